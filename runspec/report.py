@@ -1,0 +1,77 @@
+"""Pure renderers of what ``show``, ``check`` and ``list`` print."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import Problem
+from .spec import Runspec
+
+__all__ = ["problems_json", "render_report", "render_summary", "render_table"]
+
+
+def _resources(recipe: Runspec) -> str:
+    return f"{recipe.resources.nodes} x {recipe.resources.gpus_per_node}"
+
+
+def render_summary(recipe: Runspec) -> str:
+    """A readable summary of one recipe, as ``runspec show`` prints it."""
+    run, config = recipe.run, recipe.config
+    rows = [
+        ("name", recipe.name or "(unnamed)"),
+        ("script", str(recipe.script_path)),
+        ("image", recipe.image or "(none)"),
+        ("launch", run.launch + (f" (cmd: {run.cmd})" if run.cmd else "")),
+        ("workdir", run.workdir or "(none)"),
+        ("resources", f"{recipe.resources.nodes} node(s) x {recipe.resources.gpus_per_node} GPU(s)"),
+        ("config", f"{recipe.config_dir}/{config.default} ({config.format})"),
+        ("env", ", ".join(f"{k}={v}" for k, v in recipe.env.items()) or "(none)"),
+        ("docs", recipe.docs or "(none)"),
+    ]
+    if recipe.requires_python is not None:
+        rows.append(("python", str(recipe.requires_python)))
+    if recipe.dependencies is not None:
+        rows.append(("depends", ", ".join(map(str, recipe.dependencies)) or "(none)"))
+    lines = [f"{key:<10} {value}" for key, value in rows]
+    if recipe.setup:
+        lines.append("setup      " + str(recipe.setup).replace("\n", "\n" + " " * 11))
+    return "\n".join(lines) + "\n"
+
+
+def render_report(problems: Sequence[Problem], files: int) -> str:
+    """The ``runspec check`` report: one line per problem, then a summary line."""
+    errors = sum(problem.severity == "error" for problem in problems)
+    warnings = len(problems) - errors
+    lines = [str(problem) for problem in problems]
+    plural = "" if files == 1 else "s"
+    lines.append(f"checked {files} file{plural}: {errors} error(s), {warnings} warning(s)")
+    return "\n".join(lines) + "\n"
+
+
+def problems_json(problems: Sequence[Problem], files: int) -> dict[str, Any]:
+    """The ``runspec check --json`` object."""
+    items = [
+        {
+            "path": str(problem.path),
+            "line": problem.line,
+            "severity": problem.severity,
+            "key": problem.key,
+            "message": problem.message,
+        }
+        for problem in problems
+    ]
+    errors = sum(problem.severity == "error" for problem in problems)
+    return {"files": files, "errors": errors, "warnings": len(items) - errors, "problems": items}
+
+
+def render_table(recipes: Sequence[Runspec]) -> str:
+    """The ``runspec list`` table: name, launch, image, nodes x GPUs, path."""
+    rows = [("NAME", "LAUNCH", "IMAGE", "NODES x GPUS", "PATH")]
+    rows += [
+        (r.name or "(unnamed)", str(r.run.launch), r.image or "-", _resources(r), str(r.script_path))
+        for r in recipes
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4] for row in rows]
+    return "\n".join(line.rstrip() for line in lines) + "\n"

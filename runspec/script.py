@@ -1,0 +1,227 @@
+"""PEP 723 inline script metadata: finding the ``# /// script`` block of a file.
+
+Reading follows the PyPA inline-script-metadata specification (the semantics of
+its reference regular expression), with three deliberate differences, all
+documented in ``docs/spec.md``:
+
+* CRLF and lone-CR line endings and a UTF-8 byte order mark read the same as LF;
+* a ``# ///`` line directly followed by a new ``# /// TYPE`` line closes the
+  first block, so two touching blocks are two blocks, not one merged block;
+* when a ``script`` block is opened but never validly closed, the error says
+  why and where instead of silently finding nothing.
+
+Scanning is a fixed number of passes over the lines: linear in the file size.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._toml import TOMLDecodeError, loads
+from .errors import ScriptError
+
+__all__ = [
+    "Block",
+    "find_blocks",
+    "find_scripts",
+    "has_script_block",
+    "read_metadata",
+    "read_script_block",
+    "read_text",
+]
+
+_START = re.compile(r"# /// ([a-zA-Z0-9-]+)")
+_CLOSE = "# ///"
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+_SKIP_DIRS = frozenset(
+    {".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", ".mypy_cache", ".pytest_cache",
+     ".ruff_cache", "__pycache__", "node_modules", "site-packages", ".runspec"}
+)  # fmt: skip
+_TOML_POSITION = re.compile(r" \(at line (\d+), column (\d+)\)$| \(at end of document\)$")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One metadata block: its type, the 1-based line of its opening, and its TOML text."""
+
+    type: str
+    start_line: int
+    end_line: int
+    content: str
+
+
+@dataclass(frozen=True)
+class _Broken:
+    """A ``script`` opening line whose block never validly closes, and why."""
+
+    start_line: int
+    line: int
+    reason: str
+
+
+def read_text(path: str | Path) -> str:
+    """Read a file as UTF-8 text (a BOM is dropped); every failure is a one-line error."""
+    try:
+        data = Path(path).read_bytes()
+    except IsADirectoryError:
+        raise ScriptError("is a directory, not a script", path=path) from None
+    except FileNotFoundError:
+        raise ScriptError("no such file", path=path) from None
+    except OSError as exc:
+        raise ScriptError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        byte = data[exc.start : exc.start + 1].hex()
+        message = f"not valid UTF-8 (byte 0x{byte} at offset {exc.start})"
+        raise ScriptError(message, path=path) from None
+
+
+def _is_comment(line: str) -> bool:
+    return line == "#" or line.startswith("# ")
+
+
+def _closing_lines(lines: list[str]) -> list[int | None]:
+    """For each line, the index of the block's closing line if a block opened just above it.
+
+    A block opened at line i closes at the last ``# ///`` of the unbroken comment
+    run starting at i + 1, or earlier at a ``# ///`` directly followed by an
+    opening line. Computed in one backward pass so that scanning stays linear.
+    """
+    close: list[int | None] = [None] * (len(lines) + 1)
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i]
+        if not _is_comment(line):
+            continue
+        touching = i + 1 < len(lines) and _START.fullmatch(lines[i + 1]) is not None
+        if line == _CLOSE and (touching or close[i + 1] is None):
+            close[i] = i
+        else:
+            close[i] = close[i + 1]
+    return close
+
+
+def _why_unclosed(lines: list[str], start: int) -> _Broken:
+    """Explain why the block opened at index ``start`` has no valid closing line."""
+    i = start + 1
+    while i < len(lines) and _is_comment(lines[i]):
+        if lines[i] != _CLOSE and lines[i].rstrip() == _CLOSE:
+            reason = f"the closing line has trailing whitespace ({lines[i]!r} must be '# ///')"
+            return _Broken(start + 1, i + 1, reason)
+        i += 1
+    if i < len(lines) and lines[i].startswith("#"):
+        reason = f"line {i + 1} is neither '#' nor '# ...' ({lines[i][:20]!r})"
+        return _Broken(start + 1, i + 1, reason + " before the closing '# ///'")
+    at_end = i >= len(lines) - 1 and not "".join(lines[i:])
+    where = "the end of the file" if at_end else f"line {i + 1} ({lines[i][:20]!r})"
+    return _Broken(start + 1, start + 1, f"no closing '# ///' line before {where}")
+
+
+def _scan(text: str) -> tuple[list[Block], list[_Broken]]:
+    lines = _NEWLINE.split(text)
+    close = _closing_lines(lines)
+    blocks: list[Block] = []
+    broken: list[_Broken] = []
+    i = 0
+    while i < len(lines):
+        match = _START.fullmatch(lines[i])
+        end = close[i + 1] if match and i + 1 < len(lines) else None
+        if match is None:
+            i += 1
+            continue
+        if end is None or end == i + 1:
+            if match.group(1) == "script":
+                empty = _Broken(i + 1, i + 1, "the block is empty")
+                broken.append(empty if end is not None else _why_unclosed(lines, i))
+            i += 1
+            continue
+        body = (line[2:] for line in lines[i + 1 : end])
+        content = "".join(part + "\n" for part in body)
+        blocks.append(Block(match.group(1), i + 1, end + 1, content))
+        i = end + 1
+    return blocks, broken
+
+
+def find_blocks(text: str) -> list[Block]:
+    """Return every metadata block of a script's text, of any type, in file order."""
+    return _scan(text)[0]
+
+
+def read_script_block(text: str, path: str | Path = "<script>") -> Block:
+    """Return the single ``script`` block of ``text``; a missing or repeated one is an error."""
+    blocks, broken = _scan(text)
+    scripts = [block for block in blocks if block.type == "script"]
+    if len(scripts) > 1:
+        first, second = scripts[0].start_line, scripts[1].start_line
+        message = f"several '# /// script' blocks (opened at lines {first} and {second})"
+        raise ScriptError(message, path=path, line=second)
+    if scripts:
+        return scripts[0]
+    if broken:
+        fault = broken[0]
+        message = f"no '# /// script' metadata: {fault.reason} (block opened at line {fault.start_line})"
+        raise ScriptError(message, path=path, line=fault.line)
+    raise ScriptError("no '# /// script' metadata block", path=path)
+
+
+def _toml_error(exc: TOMLDecodeError, block: Block, path: str | Path) -> ScriptError:
+    """Re-anchor a TOML error from the extracted text onto the script's own lines."""
+    text = str(exc)
+    match = _TOML_POSITION.search(text)
+    if match is None or match.group(1) is None:
+        line = block.end_line
+        detail = _TOML_POSITION.sub("", text)
+    else:
+        line = block.start_line + int(match.group(1))
+        detail = f"{text[: match.start()]} (column {match.group(2)})"
+    return ScriptError(f"invalid TOML: {detail}", path=path, line=line)
+
+
+def read_metadata(path: str | Path) -> tuple[dict[str, object], Block]:
+    """Read a script and return its ``script`` block parsed as TOML, with the block itself."""
+    block = read_script_block(read_text(path), path)
+    try:
+        return loads(block.content), block
+    except TOMLDecodeError as exc:
+        raise _toml_error(exc, block, path) from None
+
+
+def has_script_block(path: str | Path) -> bool:
+    """Cheaply tell whether a file has a line opening a ``# /// script`` block."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return False
+    return data.startswith(b"# /// script") or b"\n# /// script" in data or b"\r# /// script" in data
+
+
+def _walk(folder: str) -> Iterator[str]:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            venv = os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
+            if entry.name not in _SKIP_DIRS and not venv:
+                yield from _walk(entry.path)
+        elif entry.name.endswith(".py") and has_script_block(entry.path):
+            yield entry.path
+
+
+def find_scripts(roots: Iterable[str | Path]) -> Iterator[Path]:
+    """Yield the ``.py`` files under the given folders that open a ``script`` block.
+
+    Version-control folders, virtual environments, ``node_modules`` and caches are
+    skipped. A root that is a file is yielded as it is.
+    """
+    for root in roots:
+        if os.path.isdir(root):
+            yield from (Path(path) for path in _walk(os.fspath(root)))
+        else:
+            yield Path(root)
