@@ -1,0 +1,197 @@
+"""A job: a recipe with its profile, its assembled config, and its folder and record.
+
+:func:`assemble` builds the job config a recipe receives: the chosen config file,
+a ``run`` section (``run.env`` the profile, ``run.recipe``, ``run.config``,
+``run.job``, and the reserved env.toml sections), command-line overrides, then
+every ``${run.*}`` reference resolved. ``runspec config --json`` prints exactly
+what :meth:`Job.write` saves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import template
+from ._files import write_atomic
+from ._merge import deep_merge
+from .config import find_config, load_config
+from .errors import ProfileError
+from .overrides import Override, apply_overrides
+from .profiles import RESERVED, EnvFile, Profile, find_env_file
+from .spec import Runspec
+
+__all__ = ["Job", "assemble", "job_name", "new_job_dir", "select_profile", "write_record"]
+
+JobDir = Callable[[Mapping[str, Any]], "Path | None"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A recipe ready to run: its spec, profile, resolved job config and job folder."""
+
+    spec: Runspec
+    profile: Profile | None
+    config_path: Path
+    config: Mapping[str, Any]
+    name: str
+    dir: Path | None
+
+    @property
+    def env(self) -> Mapping[str, Any]:
+        """The resolved profile (``run.env``), with ``nodes`` and ``gpus_per_node`` filled in."""
+        run: Mapping[str, Any] = self.config["run"]
+        env: Mapping[str, Any] = run["env"]
+        return env
+
+    @property
+    def executor(self) -> str:
+        """Where the job runs: ``local``, ``slurm``, or an executor of the nemo-run extra."""
+        return str(self.env.get("executor", "local"))
+
+    def write_config(self) -> Path:
+        """Write the job config into the job folder (atomically) and return its path."""
+        if self.dir is None:
+            raise ValueError("this job has no folder")
+        path = self.dir / "config.json"
+        write_atomic(path, config_text(self.config))
+        return path
+
+
+def config_text(config: Mapping[str, Any]) -> str:
+    """The saved form of a job config (what ``runspec config --json`` prints)."""
+    import json
+
+    return json.dumps(config, indent=2, ensure_ascii=False) + "\n"
+
+
+def job_name(spec: Runspec) -> str:
+    """A name safe for folders and Slurm: the recipe name with unsafe characters as ``-``."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", spec.name).strip("-.")
+    return safe or re.sub(r"[^A-Za-z0-9._-]+", "-", spec.script_path.stem) or "job"
+
+
+def new_job_dir(parent: Path, leaf: str) -> Path:
+    """Create a fresh folder ``parent/leaf`` (``leaf-2``, ... if taken) and return it."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 1000):
+        folder = parent / (leaf if attempt == 1 else f"{leaf}-{attempt}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError(f"{parent / leaf}: too many job folders with this name")
+
+
+def timestamp() -> str:
+    """The time stamp used in job folder names."""
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def select_profile(
+    name: str | None, env_file: str | None = None
+) -> tuple[EnvFile | None, Profile | None]:
+    """Find the env.toml (see :func:`runspec.profiles.find_env_file`) and resolve a profile."""
+    path = find_env_file(env_file)
+    if path is None:
+        if name:
+            raise ProfileError(f"profile {name!r} asked for, but no env.toml was found")
+        return None, None
+    envfile = EnvFile.load(path)
+    return envfile, envfile.resolve(name) if name else None
+
+
+def _namespace(
+    spec: Runspec, envfile: EnvFile | None, profile: Profile | None, config: Path, name: str
+) -> dict[str, Any]:
+    env = dict(profile.values) if profile else {}
+    env.setdefault("executor", "local")
+    env.setdefault("nodes", spec.resources.nodes)
+    env.setdefault("gpus_per_node", spec.resources.gpus_per_node)
+    run: dict[str, Any] = {"env": env}
+    for section in RESERVED:
+        run[section] = dict(envfile.section(section)) if envfile else {}
+    run["recipe"] = {
+        "name": spec.name,
+        "script": str(spec.script_path),
+        "image": spec.image,
+        "launch": spec.run.launcher,
+        "workdir": spec.run.workdir,
+        "config_dir": str(spec.config_dir),
+    }
+    run["config"] = {"name": config.stem, "path": str(config)}
+    run["job"] = {"name": name, "dir": None, "profile": profile.name if profile else None}
+    return run
+
+
+def assemble(
+    spec: Runspec,
+    *,
+    config: str | None = None,
+    envfile: EnvFile | None = None,
+    profile: Profile | None = None,
+    overrides: Sequence[str] = (),
+    job_dir: JobDir | None = None,
+) -> Job:
+    """Build the job config for ``spec``: config file, ``run`` section, overrides, templates.
+
+    ``job_dir`` is called with the resolved ``run.env`` to create the job folder
+    (its path is then available as ``${run.job.dir}``); without it the job has none.
+    """
+    path = find_config(spec, config)
+    data = load_config(path, spec.config.format)
+    name = job_name(spec)
+    run = _namespace(spec, envfile, profile, path, name)
+    document = {**data, "run": deep_merge(data.get("run", {}), run)}
+    parsed = [Override.parse(text) for text in overrides]
+    document = apply_overrides(document, parsed, open_prefixes=(("run", "env"),))
+    env = template.resolve(document["run"]["env"], document)
+    folder = job_dir(env) if job_dir else None
+    document["run"]["env"] = env
+    document["run"]["job"]["dir"] = str(folder) if folder else None
+    resolved: dict[str, Any] = template.resolve(document, document)
+    return Job(spec, profile, path, resolved, name, folder)
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any) -> Path:
+    """Write ``runspec.json`` into the job folder: how the job came to be, for reproducing it."""
+    import json
+
+    if job.dir is None:
+        raise ValueError("this job has no folder")
+    folder = job.spec.script_path.parent
+    commit = _git(folder, "rev-parse", "HEAD")
+    status = _git(folder, "status", "--porcelain") if commit else None
+    record = {
+        "argv": list(argv),
+        "profile": job.profile.name if job.profile else None,
+        "executor": job.executor,
+        "job_id": job_id,
+        "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "script": str(job.spec.script_path),
+        "config": str(job.config_path),
+        "cwd": os.getcwd(),
+        "git": {"commit": commit, "dirty": bool(status)} if commit else None,
+        **extra,
+    }
+    path = job.dir / "runspec.json"
+    write_atomic(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return path
