@@ -1,0 +1,57 @@
+"""The command a recipe runs, by launch method, as an argument vector (no shell involved).
+
+The recipe's own program is its ``cmd`` (``{script}`` and ``{config}`` filled in,
+split like a shell would split it) or, by default, ``python SCRIPT --config CONFIG``.
+``torchrun`` wraps that program: a default program is handed to torchrun as a
+script, a ``cmd`` program with ``--no-python``. Extra arguments go last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import template
+from .spec import Runspec
+
+__all__ = ["program", "torchrun_argv"]
+
+
+def program(
+    spec: Runspec,
+    config: str,
+    args: Sequence[str] = (),
+    *,
+    python: str = "python",
+    namespace: Mapping[str, Any] | None = None,
+) -> tuple[str, ...]:
+    """The recipe's own command: ``cmd`` filled in, else ``python SCRIPT --config CONFIG``.
+
+    ``${run.*}`` references in ``cmd`` are resolved against ``namespace`` (the job
+    config); each token is resolved separately, so a value never splits into words.
+    """
+    import shlex
+
+    script = str(spec.script_path)
+    if spec.run.cmd is None:
+        return (python, script, "--config", config, *args)
+    tokens = shlex.split(spec.run.cmd)
+    filled = [token.replace("{script}", script).replace("{config}", config) for token in tokens]
+    if namespace is not None:
+        filled = [str(template.resolve(token, namespace)) for token in filled]
+    return (*filled, *args)
+
+
+def torchrun_argv(
+    spec: Runspec,
+    config: str,
+    args: Sequence[str] = (),
+    *,
+    torchrun: Sequence[str],
+    namespace: Mapping[str, Any] | None = None,
+) -> tuple[str, ...]:
+    """``torchrun`` (given as ``torchrun``, with its options) running the recipe's program."""
+    inner = program(spec, config, args, python="python", namespace=namespace)
+    if spec.run.cmd is None:
+        return (*torchrun, *inner[1:])
+    return (*torchrun, "--no-python", *inner)
