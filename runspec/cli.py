@@ -138,9 +138,158 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# slurm ----------------------------------------------------------------------
+
+
+def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """SCRIPT -p PROFILE [-c CONFIG] [OVERRIDE...] [-- ARGS...], shared by sbatch and submit."""
+    parser.add_argument("script", help="recipe script with a '# /// script' block")
+    parser.add_argument("-p", "--profile", required=True, help="env.toml profile (a Slurm one)")
+    parser.add_argument("-c", "--config", help="config name in the recipe's folder, or a path")
+    parser.add_argument("--env-file", help="env.toml to use (default: searched for)")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="OVERRIDE", help="key=value, +key=value, ~key"
+    )
+    parser.set_defaults(takes_args=True)
+
+
+def _slurm_job(args: argparse.Namespace, *, submitting: bool) -> tuple[Any, Any]:
+    """Assemble the job (its folder planned, not created) and render its batch script."""
+    from . import spec
+    from .batch import default_python, find_repo, job_folder
+    from .job import assemble, job_name, select_profile, timestamp
+    from .slurm import render_sbatch
+
+    recipe = spec.load(args.script)
+    envfile, profile = select_profile(args.profile, args.env_file)
+    executor = profile.values.get("executor", "slurm") if profile else "slurm"
+    if executor != "slurm":
+        message = f"profile {args.profile!r} has executor {executor!r}, not 'slurm'"
+        if submitting:
+            raise RunspecError(message, key="run.env.executor")
+        _warn(message)
+    name, stamp = job_name(recipe), timestamp()
+    job = assemble(
+        recipe, config=args.config, envfile=envfile, profile=profile,
+        overrides=args.overrides, job_dir=lambda env: job_folder(env, name, stamp),
+    )  # fmt: skip
+    script = render_sbatch(
+        job, args=args.extra_args, after=getattr(args, "after", ()) or (),
+        dependency_type=getattr(args, "dependency_type", "afterok"),
+        python=default_python(job), repo=find_repo(recipe.script_path),
+    )  # fmt: skip
+    for warning in script.warnings:
+        _warn(warning)
+    return job, script
+
+
+def _add_sbatch(sub: Any) -> None:
+    parser = _parser(
+        sub, "sbatch", "Print the Slurm batch script of a recipe and profile (secrets masked).",
+        "runspec sbatch train.py -p cluster -c tiny trainer.max_steps=10 -- --seed 1",
+    )  # fmt: skip
+    _add_recipe_options(parser)
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the script (unmasked) here")
+    parser.set_defaults(handler=_cmd_sbatch)
+
+
+def _cmd_sbatch(args: argparse.Namespace) -> int:
+    from ._files import write_atomic
+
+    _, script = _slurm_job(args, submitting=False)
+    if args.output:
+        write_atomic(args.output, script.text, script.mode)
+    else:
+        print(script.masked, end="")
+    return 0
+
+
+def _add_submit(sub: Any) -> None:
+    parser = _parser(
+        sub, "submit", "Submit a recipe as a Slurm batch job and print its job id.",
+        "runspec submit train.py -p cluster --after 1234 --dependency-type afterany --wait",
+    )  # fmt: skip
+    _add_recipe_options(parser)
+    parser.add_argument(
+        "--after", nargs="+", default=[], metavar="JOBID", help="run after these jobs"
+    )
+    parser.add_argument(
+        "--dependency-type", default="afterok", metavar="TYPE",
+        help="afterok (default), afterany or afternotok",
+    )  # fmt: skip
+    parser.add_argument(
+        "--test-only", action="store_true", help="let sbatch validate, queue nothing"
+    )
+    parser.add_argument("--wait", action="store_true", help="follow the job; exit with its code")
+    parser.set_defaults(handler=_cmd_submit)
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from .batch import output_files, require_sbatch, submit, tail, wait
+
+    require_sbatch()
+    job, script = _slurm_job(args, submitting=True)
+    argv = ["runspec", *args.raw_argv]
+    answer = submit(job, script, argv=argv, test_only=args.test_only)
+    print(answer)
+    if args.test_only or not args.wait:
+        return 0
+    code = wait(answer, on_state=lambda state: _note(f"job {answer}: {state}"))
+    out, err = output_files(job.dir, job.name, answer)
+    print(tail(out), end="", flush=True)
+    print(tail(err), end="", file=sys.stderr)
+    _note(f"job {answer} exited with code {code}")
+    return code
+
+
+def _note(message: str) -> None:
+    print(f"runspec: {message}", file=sys.stderr, flush=True)
+
+
+def _add_status(sub: Any) -> None:
+    parser = _parser(
+        sub, "status", "Show the state of Slurm jobs (scontrol, else sacct, else squeue).",
+        "runspec status 1234 1235 --json",
+    )  # fmt: skip
+    parser.add_argument("ids", nargs="+", metavar="JOBID", help="Slurm job ids")
+    parser.add_argument("--json", action="store_true", help="print a JSON list")
+    parser.set_defaults(handler=_cmd_status)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .batch import status
+
+    rows = status(args.ids)
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(f"{'JOBID':<10} {'STATE':<12} {'EXIT':>4}  {'NAME':<24} NODES/REASON")
+    for row in rows:
+        code = "" if row["exit_code"] is None else str(row["exit_code"])
+        where = row["nodes"] if row["nodes"] not in ("", "(null)") else row["reason"]
+        print(f"{row['job_id']:<10} {row['state']:<12} {code:>4}  {row['name']:<24} {where}")
+    return 0
+
+
+def _add_cancel(sub: Any) -> None:
+    parser = _parser(sub, "cancel", "Cancel Slurm jobs (scancel).", "runspec cancel 1234 1235")
+    parser.add_argument("ids", nargs="+", metavar="JOBID", help="Slurm job ids")
+    parser.set_defaults(handler=_cmd_cancel)
+
+
+def _cmd_cancel(args: argparse.Namespace) -> int:
+    from .batch import cancel
+
+    cancel(args.ids)
+    _note("cancelled " + " ".join(args.ids))
+    return 0
+
+
 # main -----------------------------------------------------------------------
 
-_COMMANDS = (_add_show, _add_check, _add_list)
+_COMMANDS = (
+    _add_show, _add_check, _add_list, _add_sbatch, _add_submit, _add_status, _add_cancel,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,7 +308,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Arguments after the first `--` go to the recipe, not to runspec's parser.
+    extra = words[words.index("--") + 1 :] if "--" in words else []
+    options = words[: words.index("--")] if "--" in words else words
+    args, unknown = parser.parse_known_args(options)
+    takes_args = getattr(args, "takes_args", False)
+    # argparse stops filling OVERRIDE... at the first option; later overrides come back unknown.
+    if unknown and (not takes_args or any(word.startswith("-") for word in unknown)):
+        parser.error("unrecognized arguments: " + " ".join(unknown))
+    if unknown:
+        args.overrides = [*args.overrides, *unknown]
+    if extra and not takes_args:
+        parser.error("unrecognized arguments after '--': " + " ".join(extra))
+    args.extra_args, args.raw_argv = extra, words
     if args.version:
         from . import __version__
 

@@ -1,0 +1,434 @@
+"""Slurm batch jobs on a cluster: submit, wait, status, cancel, and following the output.
+
+These are the thin doers around the pure renderer in :mod:`runspec.slurm`. Every call
+of a Slurm program goes through a ``runner`` (``argv -> (exit code, stdout, stderr)``)
+so tests can inject one; the default runs the program for real.
+
+Job folders are ``<root>/<job name>/<timestamp>/`` where root is the profile's
+``job_dir``, else its ``remote_job_dir``, else ``~/.runspec/jobs`` (a home folder is
+on the shared file system of a cluster, and compute nodes must see the folder).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ._files import write_atomic
+from .errors import SlurmError
+
+if TYPE_CHECKING:
+    from .job import Job
+    from .slurm import BatchScript
+
+__all__ = [
+    "TERMINAL_STATES",
+    "Backoff",
+    "Runner",
+    "cancel",
+    "default_python",
+    "find_repo",
+    "job_folder",
+    "job_root",
+    "output_files",
+    "query",
+    "require_sbatch",
+    "run_attached",
+    "run_program",
+    "status",
+    "submit",
+    "tail",
+    "wait",
+]
+
+Runner = Callable[[Sequence[str]], "tuple[int, str, str]"]
+"""Runs a program: ``argv -> (exit code, stdout, stderr)``."""
+
+TERMINAL_STATES = frozenset(
+    {
+        "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
+        "OUT_OF_MEMORY", "PREEMPTED", "REVOKED", "SPECIAL_EXIT", "TIMEOUT",
+    }
+)  # fmt: skip
+"""Job states after which a job never runs again."""
+
+_TIMEOUT_SECONDS = 60
+
+
+def run_program(argv: Sequence[str], cwd: str | None = None) -> tuple[int, str, str]:
+    """Run ``argv`` and capture its output; a missing program is exit code 127."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, cwd=cwd,
+            timeout=_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+    except FileNotFoundError:
+        return 127, "", f"{argv[0]}: command not found"
+    except subprocess.TimeoutExpired:
+        return 124, "", f"{argv[0]}: no answer within {_TIMEOUT_SECONDS} s"
+    return done.returncode, done.stdout, done.stderr
+
+
+def require_sbatch(which: Callable[[str], str | None] | None = None) -> None:
+    """Refuse early when ``sbatch`` is not on PATH (not a Slurm login node)."""
+    import shutil
+
+    if (which or shutil.which)("sbatch") is None:
+        message = "sbatch not found on PATH; submitting needs a Slurm login node"
+        raise SlurmError(message + " ('runspec sbatch' renders the script anywhere)")
+
+
+def job_root(env: Mapping[str, Any]) -> Path:
+    """Where job folders go: ``job_dir``, else ``remote_job_dir``, else ``~/.runspec/jobs``."""
+    for key in ("job_dir", "remote_job_dir"):
+        value = env.get(key)
+        if value:
+            return Path(os.path.abspath(os.path.expanduser(str(value))))
+    return Path(os.path.expanduser("~")) / ".runspec" / "jobs"
+
+
+def job_folder(env: Mapping[str, Any], name: str, stamp: str) -> Path:
+    """A job folder ``<root>/<name>/<stamp>`` that does not exist yet (``-2``, ... if taken).
+
+    Nothing is created; :func:`submit` creates the folder.
+    """
+    parent = job_root(env) / name
+    for attempt in range(1, 1000):
+        folder = parent / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        if not folder.exists():
+            return folder
+    raise SlurmError(f"too many job folders named {stamp}", path=parent)
+
+
+def output_files(job_dir: Path, name: str, job_id: str) -> tuple[Path, Path]:
+    """The job's stdout and stderr files (``--output``/``--error`` are ``%x-%j.out/.err``)."""
+    return job_dir / f"{name}-{job_id}.out", job_dir / f"{name}-{job_id}.err"
+
+
+# -- submitting ---------------------------------------------------------------------------
+
+
+def _snapshot(repo: Path, target: Path, runner: Runner) -> None:
+    """Copy the repository's tracked and untracked-but-not-ignored files, as they are now."""
+    import shutil
+
+    argv = ["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    code, out, err = runner(argv)
+    if code != 0:
+        raise SlurmError(f"git ls-files failed with exit code {code}: {err.strip()}", path=repo)
+    for relative in dict.fromkeys(out.split("\0")):
+        source = repo / relative
+        if not relative or (source.is_dir() and not source.is_symlink()):
+            continue  # submodules are folders; an empty name ends the list
+        if not os.path.lexists(source):
+            continue  # deleted in the work tree but still in the index
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, destination, follow_symlinks=False)
+
+
+def _write_folder(job: Job, script: BatchScript, runner: Runner) -> Path:
+    from .job import config_text
+
+    assert job.dir is not None
+    job.dir.mkdir(parents=True)
+    path = write_atomic(job.dir / "sbatch.sh", script.text, script.mode)
+    write_atomic(job.dir / "config.json", config_text(job.config), script.mode)
+    if script.snapshot is not None:
+        _snapshot(script.snapshot, job.dir / "code", runner)
+    return path
+
+
+def _remove_folder(folder: Path) -> None:
+    import contextlib
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        folder.parent.rmdir()  # the job name's folder, when this was its only job
+
+
+def submit(
+    job: Job,
+    script: BatchScript,
+    *,
+    argv: Sequence[str],
+    test_only: bool = False,
+    runner: Runner | None = None,
+) -> str:
+    """Create the job folder, write the script, config and record, run ``sbatch --parsable``.
+
+    Returns the job id (with ``test_only``: sbatch's answer, and the folder is removed).
+    When sbatch fails its stderr is shown verbatim with its exit code and the folder is
+    removed, so nothing half-written stays.
+    """
+    from .job import write_record
+
+    if job.dir is None:
+        raise SlurmError("the job has no folder", key="run.job.dir")
+    if job.dir.exists():
+        raise SlurmError("job folder exists already; submit again", path=job.dir)
+    run = runner or (lambda command: run_program(command, cwd=str(job.dir)))
+    try:
+        path = _write_folder(job, script, run)
+        options = ["--test-only"] if test_only else ["--parsable"]
+        code, out, err = run(["sbatch", *options, str(path)])
+        if code != 0:
+            raise SlurmError(f"sbatch failed with exit code {code}: {err.strip() or out.strip()}")
+        if test_only:
+            _remove_folder(job.dir)
+            return (err or out).strip()
+        job_id = out.strip().split(";")[0]
+        if not re.fullmatch(r"[0-9]+(?:_[0-9]+)?", job_id):
+            raise SlurmError(f"sbatch printed no job id (got {out.strip()!r})")
+    except BaseException:
+        _remove_folder(job.dir)
+        raise
+    write_record(job, argv, job_id, batch_script=str(path))
+    return job_id
+
+
+# -- following ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Poll delays: ``first`` seconds for ``quick`` polls, then growing to ``most`` seconds."""
+
+    first: float = 1.0
+    quick: int = 3
+    factor: float = 1.5
+    most: float = 10.0
+
+    def delays(self) -> Iterator[float]:
+        """The delay before each next poll (endless)."""
+        delay, count = self.first, 0
+        while True:
+            yield delay
+            count += 1
+            if count >= self.quick:
+                delay = min(self.most, max(delay * self.factor, 3.0))
+
+
+def _fields(text: str) -> dict[str, str]:
+    """``Key=Value`` pairs of one ``scontrol show job -o`` line (values may hold spaces)."""
+    matches = list(re.finditer(r"(?:^|\s)([A-Za-z:/]+)=", text))
+    fields = {}
+    for match, following in zip(matches, [*matches[1:], None], strict=True):
+        end = following.start() if following else len(text)
+        fields[match.group(1)] = text[match.end() : end].strip()
+    return fields
+
+
+def _exit_code(state: str, raw: str) -> int:
+    """A shell-style exit code from Slurm's ``code:signal``; 1 if a failed job says 0."""
+    code, _, signal = raw.partition(":")
+    number = 128 + int(signal) if signal.isdigit() and int(signal) else int(code or 0)
+    if state != "COMPLETED" and number == 0:
+        return 1
+    return number
+
+
+def _query_scontrol(job_id: str, run: Runner) -> dict[str, Any] | None:
+    code, out, _ = run(["scontrol", "show", "job", "-o", job_id])
+    line = out.strip().splitlines()[0] if code == 0 and out.strip() else ""
+    if not line:
+        return None
+    fields = _fields(line)
+    state = fields.get("JobState", "UNKNOWN").split()[0]
+    return {
+        "job_id": fields.get("JobId", job_id),
+        "name": fields.get("JobName", ""),
+        "state": state,
+        "exit_code": _exit_code(state, fields.get("ExitCode", "0:0"))
+        if state in TERMINAL_STATES
+        else None,
+        "reason": fields.get("Reason", ""),
+        "nodes": fields.get("NodeList", ""),
+        "elapsed": fields.get("RunTime", ""),
+        "stdout": fields.get("StdOut", ""),
+        "source": "scontrol",
+    }
+
+
+def _query_sacct(job_id: str, run: Runner) -> dict[str, Any] | None:
+    fields = "JobID,JobName,State,ExitCode,Reason,NodeList,Elapsed"
+    code, out, _ = run(["sacct", "-X", "-n", "-P", "-j", job_id, "-o", fields])
+    line = out.strip().splitlines()[0] if code == 0 and out.strip() else ""
+    parts = line.split("|")
+    if len(parts) != 7:
+        return None
+    state = parts[2].split()[0] if parts[2] else "UNKNOWN"
+    terminal = state in TERMINAL_STATES
+    return {
+        "job_id": parts[0], "name": parts[1], "state": state,
+        "exit_code": _exit_code(state, parts[3]) if terminal else None,
+        "reason": parts[4], "nodes": parts[5], "elapsed": parts[6], "stdout": "",
+        "source": "sacct",
+    }  # fmt: skip
+
+
+def _query_squeue(job_id: str, run: Runner) -> dict[str, Any] | None:
+    code, out, _ = run(["squeue", "-h", "-j", job_id, "-o", "%i|%j|%T|%r|%N|%M"])
+    parts = out.strip().split("|") if code == 0 else []
+    if len(parts) != 6:
+        return None
+    return {
+        "job_id": parts[0], "name": parts[1], "state": parts[2], "exit_code": None,
+        "reason": parts[3], "nodes": parts[4], "elapsed": parts[5], "stdout": "",
+        "source": "squeue",
+    }  # fmt: skip
+
+
+def query(job_id: str, runner: Runner | None = None) -> dict[str, Any]:
+    """One job's state: ``scontrol``, else ``sacct`` (accounting), else ``squeue``."""
+    run = runner or run_program
+    for ask in (_query_scontrol, _query_sacct, _query_squeue):
+        found = ask(job_id, run)
+        if found is not None:
+            return found
+    message = f"job {job_id} is unknown to Slurm (scontrol, sacct and squeue have no record)"
+    raise SlurmError(message)
+
+
+def status(ids: Sequence[str], runner: Runner | None = None) -> list[dict[str, Any]]:
+    """The state of each job: id, name, state, exit code (when finished), reason, nodes, time."""
+    return [query(str(job_id), runner) for job_id in ids]
+
+
+def cancel(ids: Sequence[str], runner: Runner | None = None) -> None:
+    """Cancel jobs with ``scancel``; its errors are shown verbatim with its exit code."""
+    code, out, err = (runner or run_program)(["scancel", *map(str, ids)])
+    if code != 0:
+        raise SlurmError(f"scancel failed with exit code {code}: {err.strip() or out.strip()}")
+
+
+def wait(
+    job_id: str,
+    *,
+    on_state: Callable[[str], None] | None = None,
+    poll: Backoff = Backoff(),
+    runner: Runner | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Wait until the job ends and return its exit code (``128 + signal`` when killed).
+
+    ``on_state`` is called with each new state. Polls follow ``poll``: quick at first,
+    then never more often than every 3 seconds, up to every 10.
+    """
+    last = None
+    for delay in poll.delays():
+        found = query(job_id, runner)
+        if found["state"] != last:
+            last = found["state"]
+            if on_state is not None:
+                on_state(last)
+        if found["state"] in TERMINAL_STATES:
+            code: int = found["exit_code"]
+            return code
+        sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a text file ('' when it does not exist)."""
+    from collections import deque
+
+    try:
+        with open(path, encoding="utf-8", errors="replace") as stream:
+            return "".join(deque(stream, maxlen=lines))
+    except FileNotFoundError:
+        return ""
+
+
+# -- attached runs ------------------------------------------------------------------------
+
+
+class _Follower:
+    """Copies what a growing file gains to a stream."""
+
+    def __init__(self, path: Path, stream: TextIO) -> None:
+        self.path, self.stream, self.offset = path, stream, 0
+
+    def pump(self) -> None:
+        try:
+            with open(self.path, "rb") as source:
+                source.seek(self.offset)
+                data = source.read()
+        except FileNotFoundError:
+            return
+        if data:
+            self.offset += len(data)
+            buffer = getattr(self.stream, "buffer", None)
+            if buffer is not None:
+                self.stream.flush()
+                buffer.write(data)
+                buffer.flush()
+            else:
+                self.stream.write(data.decode("utf-8", errors="replace"))
+                self.stream.flush()
+
+
+def run_attached(
+    job: Job,
+    *,
+    argv: Sequence[str],
+    args: Sequence[str] = (),
+    python: str | None = None,
+    repo: Path | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Submit ``job`` (with a folder already planned), stream its output, return its exit code.
+
+    This is ``runspec run`` with a Slurm profile: the job's stdout and stderr files are
+    copied to ``stdout``/``stderr`` as they grow; the exit code is the job's.
+    """
+    from .slurm import render_sbatch
+
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    require_sbatch()
+    script = render_sbatch(job, args=args, python=python or default_python(job), repo=repo)
+    for warning in script.warnings:
+        print(f"runspec: warning: {warning}", file=err)
+    job_id = submit(job, script, argv=argv)
+    assert job.dir is not None
+    print(f"runspec: submitted batch job {job_id} ({job.dir})", file=err, flush=True)
+    files = output_files(job.dir, job.name, job_id)
+    followers = [_Follower(path, stream) for path, stream in zip(files, (out, err), strict=True)]
+
+    def idle(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            for follower in followers:
+                follower.pump()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.25, left))
+
+    code = wait(job_id, sleep=idle)
+    idle(0)
+    return code
+
+
+def find_repo(script: Path, runner: Runner | None = None) -> Path | None:
+    """The git work tree holding ``script``, or None when it is in none."""
+    argv = ["git", "-C", str(script.parent), "rev-parse", "--show-toplevel"]
+    code, out, _ = (runner or run_program)(argv)
+    return Path(out.strip()) if code == 0 and out.strip() else None
+
+
+def default_python(job: Job) -> str:
+    """The python a job's default command runs: this one, unless the job runs in a container."""
+    if job.env.get("container_image") or job.spec.image:
+        return "python"
+    return sys.executable or "python"

@@ -1,0 +1,643 @@
+"""Slurm batch scripts: a job rendered as the text ``sbatch`` runs, with no side effects.
+
+:func:`render_sbatch` turns an assembled :class:`~runspec.job.Job` into a
+:class:`BatchScript`: ``#SBATCH`` directives, ``set -euo pipefail``, the environment,
+the profile's ``setup`` lines, then the launch (``direct``, ``torchrun`` or ``ray``).
+:func:`render_pipeline_sbatch` renders several jobs as one batch job whose steps stream
+into each other through named pipes. Nothing here reads the clock, the environment or
+a file: the python to call and the recipe's repository are passed in. Submitting,
+waiting and cancelling live in :mod:`runspec.batch`.
+
+Every value that reaches the shell is quoted with :func:`shlex.quote`; values that
+become directives are quoted the way ``sbatch`` reads them. A value that would break
+a line, an unknown dependency type, a bad time, a non-numeric count or a malformed
+mount is refused with a :class:`~runspec.errors.SlurmError` before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import launch, template
+from .errors import SlurmError
+
+if TYPE_CHECKING:
+    from .job import Job
+    from .spec import Runspec
+
+__all__ = [
+    "DEPENDENCY_TYPES",
+    "BatchScript",
+    "check_time",
+    "is_secret",
+    "render_pipeline_sbatch",
+    "render_sbatch",
+]
+
+DEPENDENCY_TYPES = ("afterany", "afternotok", "afterok")
+"""The ``--dependency`` types ``--after`` accepts."""
+
+_SECRET = re.compile(r"token|key|secret|password", re.IGNORECASE)
+_MASK = "'***'"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OPTION = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_PLAIN = re.compile(r"[A-Za-z0-9_./:%@+=,^-]+")
+_JOB_ID = re.compile(r"[0-9]+(?:_[0-9]+)?")
+_MEM = re.compile(r"[0-9]+[KMGT]?")
+_TIME = re.compile(r"[0-9]+(?::[0-9]{1,2}){0,2}|[0-9]+-[0-9]{1,2}(?::[0-9]{1,2}){0,2}")
+_TIME_FORMATS = "MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS"
+_SHORT = {
+    "A": "account", "C": "constraint", "J": "job-name", "N": "nodes", "c": "cpus-per-task",
+    "d": "dependency", "e": "error", "o": "output", "p": "partition", "q": "qos", "t": "time",
+}  # fmt: skip
+_RAY_WAIT = """\
+import sys, time
+import ray
+want, deadline = int(sys.argv[1]), time.monotonic() + 600
+while True:
+    try:
+        ray.init(address="auto", logging_level="ERROR")
+        break
+    except Exception:
+        if time.monotonic() > deadline:
+            sys.exit("runspec: the Ray head did not start within 600 s")
+        time.sleep(2)
+while sum(node["Alive"] for node in ray.nodes()) < want:
+    if time.monotonic() > deadline:
+        sys.exit(f"runspec: not all {want} nodes joined the Ray cluster within 600 s")
+    time.sleep(2)
+"""
+_WAIT_STEPS = r"""runspec_wait_steps() {
+    # The first step to fail (a SIGPIPE death, 141, is caused downstream and not counted)
+    # stops the others and gives the job its exit code.
+    local i code=0 left=${#runspec_pids[@]}
+    local -a status=()
+    while ((left > 0)); do
+        wait -n 2>/dev/null || true
+        for i in "${!runspec_pids[@]}"; do
+            # bash has reaped a finished step, so kill -0 fails and wait returns its status
+            if [[ -n ${status[i]:-} ]] || kill -0 "${runspec_pids[i]}" 2>/dev/null; then
+                continue
+            fi
+            status[i]=0
+            wait "${runspec_pids[i]}" || status[i]=$?
+            left=$((left - 1))
+            if ((status[i] != 0 && status[i] != 141 && code == 0)); then
+                code=${status[i]}
+                echo "runspec: step $((i + 1)) (${runspec_steps[i]}) failed: exit code $code" >&2
+                kill -TERM "${runspec_pids[@]}" 2>/dev/null || true
+            fi
+        done
+    done
+    return "$code"
+}"""
+
+
+@dataclass(frozen=True)
+class BatchScript:
+    """A rendered batch script: the text to submit and the same text with secrets masked."""
+
+    text: str
+    masked: str
+    warnings: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    """Names of the exported variables whose values are masked (keys like ``*token*``)."""
+    snapshot: Path | None = None
+    """The repository whose files ``submit`` copies into ``<job folder>/code``."""
+
+    @property
+    def mode(self) -> int:
+        """The file mode to write the script with: 0600 when it holds secrets."""
+        return 0o600 if self.secrets else 0o644
+
+
+class _Shell(str):
+    """A command-line token that is shell text on purpose (``"$MASTER_ADDR"``), not quoted."""
+
+    __slots__ = ()
+
+
+def _join(argv: Iterable[str]) -> str:
+    import shlex
+
+    return " ".join(token if isinstance(token, _Shell) else shlex.quote(token) for token in argv)
+
+
+def is_secret(name: str) -> bool:
+    """Whether an environment variable's value is masked in printed output."""
+    return _SECRET.search(name) is not None
+
+
+def _one_line(value: object, key: str) -> str:
+    text = str(value)
+    if any(char in text for char in "\n\r\0"):
+        raise SlurmError(f"must not contain a newline or NUL (got {text!r})", key=key)
+    return text
+
+
+def _count(env: Mapping[str, Any], name: str, low: int, default: int | None) -> int | None:
+    """A whole-number setting of ``run.env`` (an int, or a string of digits)."""
+    value = env.get(name, default)
+    if value is None:
+        return None
+    key = f"run.env.{name}"
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SlurmError(f"must be a whole number (got {value!r})", key=key)
+    if value < low:
+        raise SlurmError(f"must be at least {low} (got {value})", key=key)
+    return value
+
+
+def check_time(value: object, key: str = "run.env.time") -> str:
+    """Return a Slurm ``--time`` value; an int is minutes. Refuses other formats."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    text = _one_line(value, key)
+    if not isinstance(value, str) or not _TIME.fullmatch(text):
+        raise SlurmError(f"bad time {value!r} (expected {_TIME_FORMATS})", key=key)
+    return text
+
+
+def _check_mem(value: object) -> str:
+    text = _one_line(value, "run.env.mem")
+    if isinstance(value, bool) or not _MEM.fullmatch(text):
+        message = f"bad memory size {value!r} (expected a number with an optional K, M, G or T)"
+        raise SlurmError(message, key="run.env.mem")
+    return text
+
+
+def _check_mount(text: object, key: str) -> str:
+    mount = _one_line(text, key)
+    parts = mount.split(":")
+    fine = (
+        isinstance(text, str)
+        and "," not in mount
+        and len(parts) in (2, 3)
+        and all(parts)
+        and parts[0].startswith("/")
+        and parts[1].startswith("/")
+    )
+    if not fine:
+        message = f"bad mount {text!r} (expected SRC:DST[:FLAGS], absolute paths, no commas)"
+        raise SlurmError(message, key=key)
+    return mount
+
+
+# -- directives ---------------------------------------------------------------------------
+
+
+def _directive_value(value: str) -> str:
+    """``value`` as sbatch reads it from a ``#SBATCH`` line (double quotes, backslash escapes)."""
+    if _PLAIN.fullmatch(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _directive(option: str, value: str | bool) -> str:
+    if value is True:
+        return f"#SBATCH --{option}"
+    return f"#SBATCH --{option}={_directive_value(str(value))}"
+
+
+def _dependency(after: Sequence[str], kind: str) -> str | None:
+    if kind not in DEPENDENCY_TYPES:
+        expected = ", ".join(DEPENDENCY_TYPES)
+        raise SlurmError(f"unknown dependency type {kind!r} (expected one of: {expected})")
+    for job_id in after:
+        if not _JOB_ID.fullmatch(str(job_id)):
+            message = f"not a job id: {job_id!r} (expected digits, e.g. 12345)"
+            raise SlurmError(message, key="--after")
+    return ":".join((kind, *map(str, after))) if after else None
+
+
+def _options(
+    job: Job, folder: Path, tasks: int, dependency: str | None
+) -> dict[str, str | bool]:
+    """runspec's own options, in the order they are written (these win over pass-through)."""
+    env = job.env
+    options: dict[str, str | bool] = {"job-name": job.name}
+    for name in ("account", "partition", "qos"):
+        if env.get(name) is not None:
+            options[name] = _one_line(env[name], f"run.env.{name}")
+    options["nodes"] = str(_count(env, "nodes", 1, 1))
+    options["ntasks-per-node"] = str(tasks)
+    gpus = _count(env, "gpus_per_node", 0, 0)
+    if gpus:
+        options["gpus-per-node"] = str(gpus)
+    cpus = _count(env, "cpus_per_task", 1, None)
+    if cpus is not None:
+        options["cpus-per-task"] = str(cpus)
+    if env.get("mem") is not None:
+        options["mem"] = _check_mem(env["mem"])
+    if env.get("time") is not None:
+        options["time"] = check_time(env["time"])
+    if env.get("constraint") is not None:
+        options["constraint"] = _one_line(env["constraint"], "run.env.constraint")
+    if env.get("exclusive") is True:
+        options["exclusive"] = True
+    where = _one_line(folder, "run.job.dir").replace("%", "%%")
+    options["output"] = f"{where}/%x-%j.out"
+    options["error"] = f"{where}/%x-%j.err"
+    if dependency:
+        options["dependency"] = dependency
+    return options
+
+
+def _passthrough(
+    table: object, protected: Mapping[str, object]
+) -> tuple[list[str], list[str]]:
+    """The profile's ``sbatch`` table as directives, and warnings for options runspec sets."""
+    if table is None:
+        return [], []
+    if not isinstance(table, Mapping):
+        raise SlurmError(f"must be a table (got {table!r})", key="run.env.sbatch")
+    lines, warnings = [], []
+    for raw, value in table.items():
+        key = f"run.env.sbatch.{raw}"
+        option = str(raw).lstrip("-")
+        if not _OPTION.fullmatch(option):
+            raise SlurmError("not an sbatch option name", key=key)
+        long = _SHORT.get(option, option.replace("_", "-"))
+        if long in protected:
+            warnings.append(f"{key}: runspec sets --{long} itself; ignoring {value!r}")
+            continue
+        if value is False:
+            continue
+        if not isinstance(value, (str, int, float)):
+            raise SlurmError(f"must be a string, number or boolean (got {value!r})", key=key)
+        lines.append(_directive(long, True if value is True else _one_line(value, key)))
+    return lines, warnings
+
+
+# -- environment --------------------------------------------------------------------------
+
+_HEAD_ADDRESS = """\
+runspec_nodes=$(scontrol show hostnames "$SLURM_JOB_NODELIST")
+runspec_head=${runspec_nodes%%$'\\n'*}
+# The first node's address as Slurm knows it (NodeAddr), else its host name.
+runspec_node=$(scontrol show node "$runspec_head" 2>/dev/null || true)
+if [[ $runspec_node =~ NodeAddr=([^[:space:]]+) ]]; then
+    export MASTER_ADDR=${BASH_REMATCH[1]}
+else
+    export MASTER_ADDR=$runspec_head
+fi
+export MASTER_PORT=$((20000 + SLURM_JOB_ID % 10000))
+# Slurm 22.05+ steps no longer inherit --cpus-per-task from the job.
+if [[ -n ${SLURM_CPUS_PER_TASK:-} ]]; then
+    export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK
+fi"""
+
+
+def _env_value(value: object, key: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if not isinstance(value, (str, int, float)):
+        raise SlurmError(f"must be a string, number or boolean (got {value!r})", key=key)
+    text = str(value)
+    if "\0" in text:
+        raise SlurmError(f"must not contain a NUL (got {text!r})", key=key)
+    return text
+
+
+def _variables(job: Job) -> list[tuple[str, str, str]]:
+    """(name, value, key) of the recipe's env (``${run.*}`` resolved), then the profile's."""
+    found = []
+    for name, raw in job.spec.env.items():
+        value = template.resolve(raw, job.config) if isinstance(raw, str) else raw
+        found.append((name, value, f"tool.runspec.env.{name}"))
+    profile = job.env.get("env_vars") or {}
+    if not isinstance(profile, Mapping):
+        raise SlurmError(f"must be a table (got {profile!r})", key="run.env.env_vars")
+    found.extend((str(name), value, f"run.env.env_vars.{name}") for name, value in profile.items())
+    checked = []
+    for name, value, key in found:
+        if not _NAME.fullmatch(name):
+            raise SlurmError("not a valid environment variable name", key=key)
+        checked.append((name, _env_value(value, key), key))
+    return checked
+
+
+class _Text:
+    """Lines of a script, with a masked twin for the lines holding secrets."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.masked: list[str] = []
+        self.secrets: list[str] = []
+
+    def add(self, *lines: str) -> None:
+        for line in lines:
+            self.lines.append(line)
+            self.masked.append(line)
+
+    def export(self, name: str, value: str, indent: str = "") -> None:
+        import shlex
+
+        self.lines.append(f"{indent}export {name}={shlex.quote(value)}")
+        secret = is_secret(name)
+        self.masked.append(f"{indent}export {name}={_MASK}" if secret else self.lines[-1])
+        if secret and name not in self.secrets:
+            self.secrets.append(name)
+
+    def script(self, warnings: Sequence[str], snapshot: Path | None) -> BatchScript:
+        return BatchScript(
+            "\n".join(self.lines) + "\n",
+            "\n".join(self.masked) + "\n",
+            tuple(warnings),
+            tuple(self.secrets),
+            snapshot,
+        )
+
+
+def _setup(env: Mapping[str, Any]) -> list[str]:
+    setup = env.get("setup")
+    if setup is None:
+        return []
+    lines = [setup] if isinstance(setup, str) else setup
+    if not isinstance(lines, (list, tuple)) or not all(isinstance(x, str) for x in lines):
+        message = f"must be a string or a list of strings (got {setup!r})"
+        raise SlurmError(message, key="run.env.setup")
+    for line in lines:
+        if "\0" in line:
+            raise SlurmError(f"must not contain a NUL (got {line!r})", key="run.env.setup")
+    return [line.rstrip("\n") for line in lines]
+
+
+# -- launch -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What the launch lines of one job need, computed once."""
+
+    spec: Runspec
+    config: str
+    workdir: str
+    srun: tuple[str, ...]
+    """Options every ``srun`` of the job gets: the profile's ``srun_args``, then containers."""
+    program: tuple[str, ...]
+    python: str
+
+
+def _snapshot_spec(job: Job, repo: Path | None) -> Runspec:
+    if job.env.get("code", "live") != "snapshot":
+        return job.spec
+    if repo is None:
+        message = "'snapshot' needs the recipe in a git repository"
+        raise SlurmError(message, key="run.env.code")
+    assert job.dir is not None
+    relative = os.path.relpath(job.spec.script_path, repo)
+    return replace(job.spec, script_path=job.dir / "code" / relative)
+
+
+def _workdir(job: Job, spec: Runspec) -> str:
+    raw = spec.run.workdir
+    if raw is None:
+        return str(spec.script_path.parent)
+    resolved = str(template.resolve(raw, job.config))
+    folder = os.path.normpath(os.path.join(spec.script_path.parent, resolved))
+    return _one_line(folder, "tool.runspec.run.workdir")
+
+
+def _container(job: Job, workdir: str, repo: Path | None, snapshot: bool) -> tuple[str, ...]:
+    env = job.env
+    image = env.get("container_image") or job.spec.image
+    if not image:
+        return ()
+    mounts = env.get("mounts") or []
+    if not isinstance(mounts, (list, tuple)):
+        raise SlurmError(f"must be a list of strings (got {mounts!r})", key="run.env.mounts")
+    checked = [_check_mount(mount, "run.env.mounts") for mount in mounts]
+    assert job.dir is not None
+    own = [job.dir] if snapshot else [repo or job.spec.script_path.parent, job.dir]
+    for folder in own:
+        mount = _check_mount(f"{folder}:{folder}", "run.job.dir")
+        if mount not in checked:
+            checked.append(mount)
+    where = env.get("container_workdir") or workdir
+    return (
+        f"--container-image={_one_line(image, 'run.env.container_image')}",
+        f"--container-mounts={','.join(checked)}",
+        f"--container-workdir={_one_line(where, 'run.env.container_workdir')}",
+    )
+
+
+def _context(job: Job, args: Sequence[str], python: str, repo: Path | None) -> _Context:
+    if job.dir is None:
+        raise SlurmError("the job has no folder to write its output to", key="run.job.dir")
+    for index, arg in enumerate(args, start=1):
+        _one_line(arg, f"argument {index}")
+    spec = _snapshot_spec(job, repo)
+    config = _one_line(job.dir / "config.json", "run.job.dir")
+    workdir = _workdir(job, spec)
+    extra = job.env.get("srun_args") or []
+    if not isinstance(extra, (list, tuple)):
+        raise SlurmError(f"must be a list of strings (got {extra!r})", key="run.env.srun_args")
+    srun = tuple(_one_line(arg, "run.env.srun_args") for arg in extra)
+    srun += _container(job, workdir, repo, spec is not job.spec)
+    program = launch.program(spec, config, args, python=python, namespace=job.config)
+    for token in program:
+        _one_line(token, "tool.runspec.run.cmd")
+    return _Context(spec, config, workdir, srun, program, python)
+
+
+def _procs(job: Job) -> int:
+    """torchrun processes per node: the GPUs per node, else the profile's tasks per node, else 1."""
+    gpus = _count(job.env, "gpus_per_node", 0, 0)
+    return gpus or _count(job.env, "ntasks_per_node", 1, 1) or 1
+
+
+def _torchrun(job: Job, ctx: _Context, args: Sequence[str]) -> tuple[str, ...]:
+    options = (
+        ctx.python, "-m", "torch.distributed.run",
+        _Shell('--nnodes="$SLURM_JOB_NUM_NODES"'), f"--nproc-per-node={_procs(job)}",
+        "--rdzv-backend=c10d", _Shell('--rdzv-endpoint="$MASTER_ADDR:$MASTER_PORT"'),
+        _Shell('--rdzv-id="$SLURM_JOB_ID"'),
+    )  # fmt: skip
+    return launch.torchrun_argv(ctx.spec, ctx.config, args, torchrun=options, namespace=job.config)
+
+
+def _launch_lines(job: Job, ctx: _Context, args: Sequence[str]) -> list[str]:
+    launcher = job.spec.run.launcher
+    all_nodes = (_Shell('--nodes="$SLURM_JOB_NUM_NODES"'),)
+    if launcher == "torchrun":
+        argv = ("srun", *all_nodes, "--ntasks-per-node=1", *ctx.srun, *_torchrun(job, ctx, args))
+        return [_join(argv)]
+    if launcher == "ray":
+        return _ray_lines(ctx)
+    tasks = _count(job.env, "ntasks_per_node", 1, 1)
+    return [_join(("srun", *all_nodes, f"--ntasks-per-node={tasks}", *ctx.srun, *ctx.program))]
+
+
+def _ray_lines(ctx: _Context) -> list[str]:
+    on_head = ("srun", "--nodes=1", "--ntasks=1", "--overlap", _Shell('--nodelist="$runspec_head"'))
+    others = (
+        "srun", _Shell('--nodes="$((SLURM_JOB_NUM_NODES - 1))"'), "--ntasks-per-node=1",
+        "--overlap", _Shell('--exclude="$runspec_head"'),
+    )  # fmt: skip
+    head = (
+        "ray", "start", "--head", _Shell('--node-ip-address="$MASTER_ADDR"'),
+        _Shell('--port="$MASTER_PORT"'), "--block",
+    )  # fmt: skip
+    worker = ("ray", "start", _Shell('--address="$RAY_ADDRESS"'), "--block")
+    waiter = (ctx.python, "-c", _RAY_WAIT, _Shell('"$SLURM_JOB_NUM_NODES"'))
+    return [
+        'export RAY_ADDRESS="$MASTER_ADDR:$MASTER_PORT"',
+        "runspec_ray=()",
+        "# Stop the Ray cluster however the script ends.",
+        "trap 'kill \"${runspec_ray[@]}\" 2>/dev/null || true; wait' EXIT",
+        _join((*on_head, *ctx.srun, *head)) + " &",
+        'runspec_ray+=("$!")',
+        "if ((SLURM_JOB_NUM_NODES > 1)); then",
+        "    " + _join((*others, *ctx.srun, *worker)) + " &",
+        '    runspec_ray+=("$!")',
+        "fi",
+        _join((*on_head, *ctx.srun, *waiter)),
+        _join((*on_head, *ctx.srun, *ctx.program)),
+    ]
+
+
+# -- whole scripts ------------------------------------------------------------------------
+
+
+def _header(
+    job: Job, folder: Path, tasks: int, after: Sequence[str], dependency_type: str
+) -> tuple[list[str], list[str]]:
+    options = _options(job, folder, tasks, _dependency(after, dependency_type))
+    extra, warnings = _passthrough(job.env.get("sbatch"), options)
+    lines = ["#!/bin/bash", *(_directive(name, value) for name, value in options.items())]
+    return [*lines, *extra, "set -euo pipefail"], warnings
+
+
+def render_sbatch(
+    job: Job,
+    *,
+    args: Sequence[str] = (),
+    after: Sequence[str] = (),
+    dependency_type: str = "afterok",
+    python: str = "python",
+    repo: Path | None = None,
+) -> BatchScript:
+    """Render ``job`` as a batch script (pure: no I/O, no clock, no environment).
+
+    ``args`` go after the recipe's command; ``after`` are job ids the job depends on
+    (one ``--dependency=<dependency_type>:<id>:<id>``); ``python`` runs the default
+    command; ``repo`` is the recipe's repository (mounted at the same path in a
+    container, copied into the job folder with ``code = "snapshot"``).
+    """
+    launcher = job.spec.run.launcher
+    tasks = _count(job.env, "ntasks_per_node", 1, 1) if launcher == "direct" else 1
+    ctx = _context(job, args, python, repo)
+    assert job.dir is not None
+    header, warnings = _header(job, job.dir, tasks or 1, after, dependency_type)
+    text = _Text()
+    text.add(*header, "", "# runspec: environment")
+    text.export("RUNSPEC_JOB_DIR", str(job.dir))
+    text.export("RUNSPEC_JOB_NAME", job.name)
+    text.export("RUNSPEC_CONFIG", ctx.config)
+    text.add(_HEAD_ADDRESS)
+    for name, value, _ in _variables(job):
+        text.export(name, value)
+    setup = _setup(job.env)
+    if setup:
+        text.add("", "# runspec: setup (from the profile)", *setup)
+    text.add("", f"# runspec: launch ({launcher})")
+    if not any(option.startswith("--container-image=") for option in ctx.srun):
+        text.add(_join(("cd", ctx.workdir)))
+    text.add(*_launch_lines(job, ctx, args))
+    snapshot = repo if ctx.spec is not job.spec else None
+    return text.script(warnings, snapshot)
+
+
+def _step_lines(
+    text: _Text, job: Job, ctx: _Context, index: int, count: int, args: Sequence[str]
+) -> None:
+    """One pipeline step: a background subshell that ``exec``s its srun."""
+    pipes = [_Shell(f'"$runspec_pipes/{n}"') for n in (index, index + 1)]
+    ends = ([pipes[0]] if index > 0 else []) + ([pipes[1]] if index < count - 1 else [])
+    redirect = ("<" if index > 0 else "") + (">" if index < count - 1 else "")
+    streams = " ".join(f'{sign}"${n + 1}"' for n, sign in enumerate(redirect))
+    wrapper = ("bash", "-c", f'exec "${{@:{len(ends) + 1}}}" {streams}', "runspec-step", *ends)
+    if not ends:
+        wrapper = ()
+    program = ctx.program
+    if job.spec.run.launcher == "torchrun":
+        options = (
+            ctx.python, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc-per-node={_procs(job)}",
+        )  # fmt: skip
+        program = launch.torchrun_argv(
+            ctx.spec, ctx.config, args, torchrun=options, namespace=job.config
+        )
+    srun: tuple[str, ...] = ("exec", "srun", "--nodes=1", "--ntasks=1", "--overlap")
+    srun = (*srun, _Shell('--nodelist="$SLURMD_NODENAME"'), *ctx.srun)
+    text.add("(")
+    if not any(option.startswith("--container-image=") for option in ctx.srun):
+        text.add("    " + _join(("cd", ctx.workdir)))
+    assert job.dir is not None
+    text.export("RUNSPEC_JOB_DIR", str(job.dir), "    ")
+    text.export("RUNSPEC_CONFIG", ctx.config, "    ")
+    for name, value, _ in _variables(job):
+        text.export(name, value, "    ")
+    text.add("    " + _join((*srun, *wrapper, *program)), ") &", 'runspec_pids+=("$!")')
+
+
+def render_pipeline_sbatch(
+    jobs: Sequence[Job],
+    *,
+    folder: Path,
+    name: str | None = None,
+    args: Sequence[Sequence[str]] = (),
+    after: Sequence[str] = (),
+    dependency_type: str = "afterok",
+    python: str = "python",
+    repo: Path | None = None,
+) -> BatchScript:
+    """Render ``jobs`` as ONE batch job whose steps stream into each other.
+
+    Step N's stdout is step N+1's stdin through a named pipe in ``folder/pipes`` (on the
+    batch node, so the kernel carries the bytes; ``srun a | srun b`` would not stop
+    ``a`` when ``b`` exits early). Each step is ``srun --nodes=1 --ntasks=1 --overlap``
+    with its own config and environment. The job's exit code is the first failing
+    step's; an upstream step killed by SIGPIPE is not counted as failing. The
+    directives and setup lines come from the first job's profile. ``args`` holds one
+    argument list per step.
+    """
+    if not jobs:
+        raise SlurmError("a pipeline needs at least one step")
+    if len(args) not in (0, len(jobs)):
+        raise SlurmError(f"got {len(args)} argument lists for {len(jobs)} steps")
+    steps = [tuple(args[i]) if args else () for i in range(len(jobs))]
+    for index, job in enumerate(jobs, start=1):
+        if job.spec.run.launcher == "ray":
+            raise SlurmError("launch 'ray' cannot run as a pipeline step", key=f"step {index}")
+    contexts = [_context(job, steps[i], python, repo) for i, job in enumerate(jobs)]
+    safe = re.sub(r"[^A-Za-z0-9._+-]+", "-", name or "+".join(job.name for job in jobs))
+    first = replace(jobs[0], name=safe.strip("-.")[:128] or "pipeline")
+    header, warnings = _header(first, folder, 1, after, dependency_type)
+    text = _Text()
+    text.add(*header, "", "# runspec: environment")
+    text.export("RUNSPEC_PIPELINE_DIR", str(folder))
+    setup = _setup(jobs[0].env)
+    if setup:
+        text.add("", "# runspec: setup (from the profile)", *setup)
+    text.add("", f"# runspec: pipeline of {len(jobs)} steps, stdout -> stdin through named pipes")
+    text.add("runspec_steps=(" + _join(job.name for job in jobs) + ")")
+    text.add('runspec_pipes="$RUNSPEC_PIPELINE_DIR/pipes"', 'mkdir -p "$runspec_pipes"')
+    text.add("trap 'rm -rf \"$runspec_pipes\"' EXIT")
+    if len(jobs) > 1:
+        fifos = " ".join(f'"$runspec_pipes/{n}"' for n in range(1, len(jobs)))
+        text.add(f"mkfifo {fifos}")
+    text.add(_WAIT_STEPS, "runspec_pids=()")
+    for index, (job, ctx) in enumerate(zip(jobs, contexts, strict=True)):
+        _step_lines(text, job, ctx, index, len(jobs), steps[index])
+    text.add("runspec_wait_steps")
+    snapshots = {ctx.spec is not job.spec for job, ctx in zip(jobs, contexts, strict=True)}
+    return text.script(warnings, repo if True in snapshots else None)
