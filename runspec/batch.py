@@ -43,6 +43,7 @@ __all__ = [
     "run_program",
     "status",
     "submit",
+    "submit_pipeline",
     "tail",
     "wait",
 ]
@@ -135,15 +136,17 @@ def _snapshot(repo: Path, target: Path, runner: Runner) -> None:
         shutil.copy2(source, destination, follow_symlinks=False)
 
 
-def _write_folder(job: Job, script: BatchScript, runner: Runner) -> Path:
+def _write_folder(folder: Path, jobs: Sequence[Job], script: BatchScript, run: Runner) -> Path:
     from .job import config_text
 
-    assert job.dir is not None
-    job.dir.mkdir(parents=True)
-    path = write_atomic(job.dir / "sbatch.sh", script.text, script.mode)
-    write_atomic(job.dir / "config.json", config_text(job.config), script.mode)
+    folder.mkdir(parents=True)
+    path = write_atomic(folder / "sbatch.sh", script.text, script.mode)
+    for job in jobs:
+        assert job.dir is not None
+        job.dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(job.dir / "config.json", config_text(job.config), script.mode)
     if script.snapshot is not None:
-        _snapshot(script.snapshot, job.dir / "code", runner)
+        _snapshot(*script.snapshot, run)
     return path
 
 
@@ -154,6 +157,29 @@ def _remove_folder(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     with contextlib.suppress(OSError):
         folder.parent.rmdir()  # the job name's folder, when this was its only job
+
+
+def _sbatch(folder: Path, jobs: Sequence[Job], script: BatchScript, test_only: bool,
+            runner: Runner | None) -> str:
+    if folder.exists():
+        raise SlurmError("job folder exists already; submit again", path=folder)
+    run = runner or (lambda command: run_program(command, cwd=str(folder)))
+    try:
+        path = _write_folder(folder, jobs, script, run)
+        options = ["--test-only"] if test_only else ["--parsable"]
+        code, out, err = run(["sbatch", *options, str(path)])
+        if code != 0:
+            raise SlurmError(f"sbatch failed with exit code {code}: {err.strip() or out.strip()}")
+        if test_only:
+            _remove_folder(folder)
+            return (err or out).strip()
+        job_id = out.strip().split(";")[0]
+        if not re.fullmatch(r"[0-9]+(?:_[0-9]+)?", job_id):
+            raise SlurmError(f"sbatch printed no job id (got {out.strip()!r})")
+    except BaseException:
+        _remove_folder(folder)
+        raise
+    return job_id
 
 
 def submit(
@@ -174,25 +200,33 @@ def submit(
 
     if job.dir is None:
         raise SlurmError("the job has no folder", key="run.job.dir")
-    if job.dir.exists():
-        raise SlurmError("job folder exists already; submit again", path=job.dir)
-    run = runner or (lambda command: run_program(command, cwd=str(job.dir)))
-    try:
-        path = _write_folder(job, script, run)
-        options = ["--test-only"] if test_only else ["--parsable"]
-        code, out, err = run(["sbatch", *options, str(path)])
-        if code != 0:
-            raise SlurmError(f"sbatch failed with exit code {code}: {err.strip() or out.strip()}")
-        if test_only:
-            _remove_folder(job.dir)
-            return (err or out).strip()
-        job_id = out.strip().split(";")[0]
-        if not re.fullmatch(r"[0-9]+(?:_[0-9]+)?", job_id):
-            raise SlurmError(f"sbatch printed no job id (got {out.strip()!r})")
-    except BaseException:
-        _remove_folder(job.dir)
-        raise
-    write_record(job, argv, job_id, batch_script=str(path))
+    job_id = _sbatch(job.dir, [job], script, test_only, runner)
+    if not test_only:
+        write_record(job, argv, job_id, batch_script=str(job.dir / "sbatch.sh"))
+    return job_id
+
+
+def submit_pipeline(
+    jobs: Sequence[Job],
+    script: BatchScript,
+    *,
+    folder: Path,
+    argv: Sequence[str],
+    test_only: bool = False,
+    runner: Runner | None = None,
+) -> str:
+    """Like :func:`submit` for a script of :func:`~runspec.slurm.render_pipeline_sbatch`.
+
+    ``folder`` gets the script and the job's output; each step's folder (inside it or
+    not) gets its config and a ``runspec.json`` record naming the step.
+    """
+    from .job import write_record
+
+    job_id = _sbatch(folder, jobs, script, test_only, runner)
+    if not test_only:
+        for index, job in enumerate(jobs, start=1):
+            extra = {"pipeline_dir": str(folder), "step": index}
+            write_record(job, argv, job_id, batch_script=str(folder / "sbatch.sh"), **extra)
     return job_id
 
 

@@ -107,8 +107,8 @@ class BatchScript:
     warnings: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
     """Names of the exported variables whose values are masked (keys like ``*token*``)."""
-    snapshot: Path | None = None
-    """The repository whose files ``submit`` copies into ``<job folder>/code``."""
+    snapshot: tuple[Path, Path] | None = None
+    """(repository, folder): ``submit`` copies the repository's files into the folder."""
 
     @property
     def mode(self) -> int:
@@ -346,7 +346,9 @@ class _Text:
         if secret and name not in self.secrets:
             self.secrets.append(name)
 
-    def script(self, warnings: Sequence[str], snapshot: Path | None) -> BatchScript:
+    def script(
+        self, warnings: Sequence[str], snapshot: tuple[Path, Path] | None
+    ) -> BatchScript:
         return BatchScript(
             "\n".join(self.lines) + "\n",
             "\n".join(self.masked) + "\n",
@@ -386,15 +388,14 @@ class _Context:
     python: str
 
 
-def _snapshot_spec(job: Job, repo: Path | None) -> Runspec:
+def _snapshot_spec(job: Job, repo: Path | None, code: Path) -> Runspec:
     if job.env.get("code", "live") != "snapshot":
         return job.spec
     if repo is None:
         message = "'snapshot' needs the recipe in a git repository"
         raise SlurmError(message, key="run.env.code")
-    assert job.dir is not None
     relative = os.path.relpath(job.spec.script_path, repo)
-    return replace(job.spec, script_path=job.dir / "code" / relative)
+    return replace(job.spec, script_path=code / relative)
 
 
 def _workdir(job: Job, spec: Runspec) -> str:
@@ -429,12 +430,14 @@ def _container(job: Job, workdir: str, repo: Path | None, snapshot: bool) -> tup
     )
 
 
-def _context(job: Job, args: Sequence[str], python: str, repo: Path | None) -> _Context:
+def _context(
+    job: Job, args: Sequence[str], python: str, repo: Path | None, code: Path | None = None
+) -> _Context:
     if job.dir is None:
         raise SlurmError("the job has no folder to write its output to", key="run.job.dir")
     for index, arg in enumerate(args, start=1):
         _one_line(arg, f"argument {index}")
-    spec = _snapshot_spec(job, repo)
+    spec = _snapshot_spec(job, repo, code or job.dir / "code")
     config = _one_line(job.dir / "config.json", "run.job.dir")
     workdir = _workdir(job, spec)
     extra = job.env.get("srun_args") or []
@@ -552,7 +555,7 @@ def render_sbatch(
     if not any(option.startswith("--container-image=") for option in ctx.srun):
         text.add(_join(("cd", ctx.workdir)))
     text.add(*_launch_lines(job, ctx, args))
-    snapshot = repo if ctx.spec is not job.spec else None
+    snapshot = (repo, job.dir / "code") if repo and ctx.spec is not job.spec else None
     return text.script(warnings, snapshot)
 
 
@@ -618,7 +621,8 @@ def render_pipeline_sbatch(
     for index, job in enumerate(jobs, start=1):
         if job.spec.run.launcher == "ray":
             raise SlurmError("launch 'ray' cannot run as a pipeline step", key=f"step {index}")
-    contexts = [_context(job, steps[i], python, repo) for i, job in enumerate(jobs)]
+    code = folder / "code"
+    contexts = [_context(job, steps[i], python, repo, code) for i, job in enumerate(jobs)]
     safe = re.sub(r"[^A-Za-z0-9._+-]+", "-", name or "+".join(job.name for job in jobs))
     first = replace(jobs[0], name=safe.strip("-.")[:128] or "pipeline")
     header, warnings = _header(first, folder, 1, after, dependency_type)
@@ -639,5 +643,5 @@ def render_pipeline_sbatch(
     for index, (job, ctx) in enumerate(zip(jobs, contexts, strict=True)):
         _step_lines(text, job, ctx, index, len(jobs), steps[index])
     text.add("runspec_wait_steps")
-    snapshots = {ctx.spec is not job.spec for job, ctx in zip(jobs, contexts, strict=True)}
-    return text.script(warnings, repo if True in snapshots else None)
+    snapshot = any(ctx.spec is not job.spec for job, ctx in zip(jobs, contexts, strict=True))
+    return text.script(warnings, (repo, code) if repo and snapshot else None)

@@ -1,0 +1,58 @@
+#!/bin/bash
+#SBATCH --job-name=slurm-tests-ray
+#SBATCH --partition=gpu
+#SBATCH --nodes=3
+#SBATCH --ntasks-per-node=1
+#SBATCH --gpus-per-node=8
+#SBATCH --output=/jobs/slurm-tests-echo/20250101-120000/%x-%j.out
+#SBATCH --error=/jobs/slurm-tests-echo/20250101-120000/%x-%j.err
+set -euo pipefail
+
+# runspec: environment
+export RUNSPEC_JOB_DIR=/jobs/slurm-tests-echo/20250101-120000
+export RUNSPEC_JOB_NAME=slurm-tests-ray
+export RUNSPEC_CONFIG=/jobs/slurm-tests-echo/20250101-120000/config.json
+runspec_nodes=$(scontrol show hostnames "$SLURM_JOB_NODELIST")
+runspec_head=${runspec_nodes%%$'\n'*}
+# The first node's address as Slurm knows it (NodeAddr), else its host name.
+runspec_node=$(scontrol show node "$runspec_head" 2>/dev/null || true)
+if [[ $runspec_node =~ NodeAddr=([^[:space:]]+) ]]; then
+    export MASTER_ADDR=${BASH_REMATCH[1]}
+else
+    export MASTER_ADDR=$runspec_head
+fi
+export MASTER_PORT=$((20000 + SLURM_JOB_ID % 10000))
+# Slurm 22.05+ steps no longer inherit --cpus-per-task from the job.
+if [[ -n ${SLURM_CPUS_PER_TASK:-} ]]; then
+    export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK
+fi
+
+# runspec: launch (ray)
+cd /repo/recipes
+export RAY_ADDRESS="$MASTER_ADDR:$MASTER_PORT"
+runspec_ray=()
+# Stop the Ray cluster however the script ends.
+trap 'kill "${runspec_ray[@]}" 2>/dev/null || true; wait' EXIT
+srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_head" ray start --head --node-ip-address="$MASTER_ADDR" --port="$MASTER_PORT" --block &
+runspec_ray+=("$!")
+if ((SLURM_JOB_NUM_NODES > 1)); then
+    srun --nodes="$((SLURM_JOB_NUM_NODES - 1))" --ntasks-per-node=1 --overlap --exclude="$runspec_head" ray start --address="$RAY_ADDRESS" --block &
+    runspec_ray+=("$!")
+fi
+srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_head" python -c 'import sys, time
+import ray
+want, deadline = int(sys.argv[1]), time.monotonic() + 600
+while True:
+    try:
+        ray.init(address="auto", logging_level="ERROR")
+        break
+    except Exception:
+        if time.monotonic() > deadline:
+            sys.exit("runspec: the Ray head did not start within 600 s")
+        time.sleep(2)
+while sum(node["Alive"] for node in ray.nodes()) < want:
+    if time.monotonic() > deadline:
+        sys.exit(f"runspec: not all {want} nodes joined the Ray cluster within 600 s")
+    time.sleep(2)
+' "$SLURM_JOB_NUM_NODES"
+srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_head" python /repo/recipes/ray_app.py --config /jobs/slurm-tests-echo/20250101-120000/config.json
