@@ -138,9 +138,182 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# env ------------------------------------------------------------------------
+
+
+def _add_env(sub: Any) -> None:
+    parser = _parser(
+        sub, "env", "List the env.toml profiles, or print one resolved.",
+        "runspec env                 # the profiles and the file they come from\n"
+        "runspec env dev --explain   # dev resolved, each key with the profile it came from",
+    )  # fmt: skip
+    parser.add_argument("name", nargs="?", metavar="PROFILE", help="the profile to resolve")
+    parser.add_argument("--env-file", metavar="FILE", help="use this env.toml")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--explain", action="store_true", help="show where each key came from")
+    parser.add_argument(
+        "--check", action="store_true", help="check every profile; warn on unknown keys"
+    )
+    parser.set_defaults(handler=_cmd_env)
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from . import profiles
+    from .report import render_report
+
+    path = profiles.find_env_file(args.env_file)
+    if path is None:
+        if args.name:
+            raise RunspecError(f"profile {args.name!r} asked for, but no env.toml was found")
+        print("no env.toml found (see 'runspec env --help')")
+        return 0
+    envfile = profiles.EnvFile.load(path)
+    if args.check:
+        problems = profiles.check_env_file(envfile)
+        print(render_report(problems, 1), end="")
+        return 1 if any(problem.severity == "error" for problem in problems) else 0
+    if args.name is None:
+        if args.json:
+            _print_json(profiles.listing_json(envfile))
+        else:
+            print(profiles.render_listing(envfile), end="")
+        return 0
+    profile = envfile.resolve(args.name)
+    if args.json:
+        _print_json(profiles.profile_json(profile))
+    else:
+        print(profiles.render_profile(profile, explain=args.explain), end="")
+    return 0
+
+
+# config ---------------------------------------------------------------------
+
+
+def _add_job_arguments(parser: argparse.ArgumentParser, overrides: bool = True) -> None:
+    parser.add_argument("script", help="recipe script with a '# /// script' block")
+    parser.add_argument("-c", "--config", metavar="NAME|PATH", help="config name or file")
+    parser.add_argument("-p", "--profile", metavar="PROFILE", help="env.toml profile")
+    parser.add_argument("--env-file", metavar="FILE", help="use this env.toml")
+    if overrides:
+        parser.add_argument(
+            "overrides", nargs="*", metavar="OVERRIDE",
+            help="a.b=v (set), +a.b=v (add), ++a.b=v (add or set), ~a.b (delete)",
+        )  # fmt: skip
+
+
+def _add_config(sub: Any) -> None:
+    parser = _parser(
+        sub, "config", "Print the job config a recipe will receive.",
+        "runspec config examples/hello/train.py -c tiny train.steps=50 --json",
+    )  # fmt: skip
+    _add_job_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print exactly what is saved")
+    parser.set_defaults(handler=_cmd_config)
+
+
+def _assemble(args: argparse.Namespace, profile_name: str | None, create: bool) -> Any:
+    from . import job as jobs
+    from . import spec
+    from .executor import job_dir_for
+
+    recipe = spec.load(args.script)
+    envfile, profile = jobs.select_profile(profile_name, args.env_file)
+    return jobs.assemble(
+        recipe, config=args.config, envfile=envfile, profile=profile,
+        overrides=args.overrides, job_dir=job_dir_for(jobs.job_name(recipe), create=create),
+    )  # fmt: skip
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from .job import config_text
+    from .report import render_tree
+
+    job = _assemble(args, args.profile, create=False)
+    print(config_text(job.config) if args.json else render_tree(job.config), end="")
+    return 0
+
+
+# run ------------------------------------------------------------------------
+
+
+def _add_run(sub: Any) -> None:
+    parser = _parser(
+        sub, "run", "Run a recipe: here, or on the executor of a profile.",
+        "runspec run examples/hello/train.py -c tiny train.lr=0.05\n"
+        "runspec run train.py -p dev --dry-run -- --extra-arg",
+    )  # fmt: skip
+    _add_job_arguments(parser)
+    parser.add_argument("-r", "--run", dest="attached", metavar="PROFILE", help="alias: -p PROFILE")
+    parser.add_argument(
+        "-b", "--batch", dest="detached", metavar="PROFILE",
+        help="submit with PROFILE and return at once (Slurm)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would run; write nothing"
+    )
+    parser.set_defaults(handler=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from . import executor
+
+    names = [name for name in (args.profile, args.attached, args.detached) if name]
+    if len(set(names)) > 1:
+        raise RunspecError("give one profile: -p, -r/--run and -b/--batch name different ones")
+    job = _assemble(args, names[0] if names else None, create=not args.dry_run)
+    options = executor.RunOptions(
+        argv=tuple(sys.argv), args=tuple(args.script_args), detached=bool(args.detached)
+    )
+    if args.dry_run:
+        print(executor.dry_run(job, options), end="")
+        return 0
+    return executor.run(job, options)
+
+
+# pipe -----------------------------------------------------------------------
+
+
+def _add_pipe(sub: Any) -> None:
+    parser = _parser(
+        sub, "pipe", "Run recipes joined by pipes: each step's stdout feeds the next's stdin.",
+        "runspec pipe --prefix examples/pipe/generate.py -c small + "
+        "examples/pipe/upper.py + examples/pipe/count.py\n"
+        "(a STEP is: SCRIPT [-c CONFIG] [OVERRIDE...] [-- ARGS...]; steps are separated by '+')",
+    )  # fmt: skip
+    parser.add_argument(
+        "-p", "--profile", metavar="PROFILE", help="env.toml profile for every step"
+    )
+    parser.add_argument("--env-file", metavar="FILE", help="use this env.toml")
+    parser.add_argument(
+        "--prefix", action="store_true", help="prefix each stderr line with its step"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the pipeline; write nothing")
+    parser.add_argument("steps", nargs=argparse.REMAINDER, metavar="STEP [+ STEP ...]")
+    parser.set_defaults(handler=_cmd_pipe)
+
+
+def _cmd_pipe(args: argparse.Namespace) -> int:
+    from . import executor
+
+    steps = executor.parse_steps(args.steps)
+    jobs = [
+        _assemble(
+            argparse.Namespace(**vars(step), profile=args.profile, env_file=args.env_file),
+            args.profile, create=not args.dry_run,
+        )
+        for step in steps
+    ]  # fmt: skip
+    options = executor.RunOptions(argv=tuple(sys.argv), prefix=args.prefix)
+    step_args = [tuple(step.script_args) for step in steps]
+    if args.dry_run:
+        print(executor.dry_run_pipe(jobs, step_args, options), end="")
+        return 0
+    return executor.run_pipe(jobs, step_args, options)
+
+
 # main -----------------------------------------------------------------------
 
-_COMMANDS = (_add_show, _add_check, _add_list)
+_COMMANDS = (_add_show, _add_check, _add_list, _add_env, _add_config, _add_run, _add_pipe)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,9 +330,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_SCRIPT_ARG_COMMANDS = frozenset({"run", "sbatch", "submit"})
+
+
+def _split_script_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Cut ``-- ARGS...`` (the recipe's own arguments) off a run/sbatch/submit command line."""
+    words = list(argv)
+    command = next((word for word in words if not word.startswith("-")), None)
+    if command in _SCRIPT_ARG_COMMANDS and "--" in words:
+        cut = words.index("--")
+        return words[:cut], words[cut + 1 :]
+    return words, []
+
+
 def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words, script_args = _split_script_args(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(words)
+    args.script_args = script_args
     if args.version:
         from . import __version__
 

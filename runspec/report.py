@@ -8,7 +8,7 @@ from typing import Any
 from .errors import Problem
 from .spec import Runspec
 
-__all__ = ["problems_json", "render_report", "render_summary", "render_table"]
+__all__ = ["problems_json", "render_report", "render_summary", "render_table", "render_tree"]
 
 
 def _resources(recipe: Runspec) -> str:
@@ -24,7 +24,10 @@ def render_summary(recipe: Runspec) -> str:
         ("image", recipe.image or "(none)"),
         ("launch", run.launch + (f" (cmd: {run.cmd})" if run.cmd else "")),
         ("workdir", run.workdir or "(none)"),
-        ("resources", f"{recipe.resources.nodes} node(s) x {recipe.resources.gpus_per_node} GPU(s)"),
+        (
+            "resources",
+            f"{recipe.resources.nodes} node(s) x {recipe.resources.gpus_per_node} GPU(s)",
+        ),
         ("config", f"{recipe.config_dir}/{config.default} ({config.format})"),
         ("env", ", ".join(f"{k}={v}" for k, v in recipe.env.items()) or "(none)"),
         ("docs", recipe.docs or "(none)"),
@@ -69,9 +72,30 @@ def render_table(recipes: Sequence[Runspec]) -> str:
     """The ``runspec list`` table: name, launch, image, nodes x GPUs, path."""
     rows = [("NAME", "LAUNCH", "IMAGE", "NODES x GPUS", "PATH")]
     rows += [
-        (r.name or "(unnamed)", str(r.run.launch), r.image or "-", _resources(r), str(r.script_path))
+        (
+            r.name or "(unnamed)",
+            str(r.run.launch),
+            r.image or "-",
+            _resources(r),
+            str(r.script_path),
+        )
         for r in recipes
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4] for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) for row in rows]
+    lines = [f"{line}  {row[4]}" for line, row in zip(lines, rows, strict=True)]
     return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def render_tree(data: Any, indent: int = 0) -> str:
+    """A readable, YAML-like rendering of a job config (scalars JSON-encoded)."""
+    import json
+
+    lines = []
+    pad = "  " * indent
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            lines.append(f"{pad}{key}:\n" + render_tree(value, indent + 1).rstrip("\n"))
+        else:
+            lines.append(f"{pad}{key}: {json.dumps(value, ensure_ascii=False)}")
+    return "\n".join(lines) + "\n"

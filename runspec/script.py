@@ -163,7 +163,8 @@ def read_script_block(text: str, path: str | Path = "<script>") -> Block:
         return scripts[0]
     if broken:
         fault = broken[0]
-        message = f"no '# /// script' metadata: {fault.reason} (block opened at line {fault.start_line})"
+        opened = f"(block opened at line {fault.start_line})"
+        message = f"no '# /// script' metadata: {fault.reason} {opened}"
         raise ScriptError(message, path=path, line=fault.line)
     raise ScriptError("no '# /// script' metadata block", path=path)
 
@@ -197,7 +198,8 @@ def has_script_block(path: str | Path) -> bool:
             data = handle.read()
     except OSError:
         return False
-    return data.startswith(b"# /// script") or b"\n# /// script" in data or b"\r# /// script" in data
+    opening = b"# /// script"
+    return data.startswith(opening) or b"\n" + opening in data or b"\r" + opening in data
 
 
 def _walk(folder: str) -> Iterator[str]:

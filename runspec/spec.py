@@ -284,11 +284,10 @@ class _Checker:
         resources, env = spec.get("resources", {}), spec.get("env", {})
         if _is(run, dict):
             self._check_launch(run.get("launch"))
-        if _is(config, dict) and isinstance(config.get("format"), str):
-            if config["format"] not in FORMATS:
-                choices = ", ".join(FORMATS)
-                message = f"unknown format {config['format']!r} (expected one of: {choices})"
-                self.report(("config", "format"), message)
+        fmt = config.get("format") if _is(config, dict) else None
+        if isinstance(fmt, str) and fmt not in FORMATS:
+            message = f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})"
+            self.report(("config", "format"), message)
         if _is(resources, dict):
             self._check_count(resources, "nodes", 1, "must be at least 1")
             self._check_count(resources, "gpus_per_node", 0, "must not be negative")
