@@ -35,7 +35,8 @@ def _parser(sub: Any, name: str, summary: str, example: str) -> argparse.Argumen
 def _print_json(data: object) -> None:
     import json
 
-    print(json.dumps(data, indent=2, ensure_ascii=False))
+    # default=str: lenient parsing keeps TOML dates and times, which JSON lacks
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def _warn(message: str) -> None:
@@ -48,7 +49,7 @@ def _warn(message: str) -> None:
 def _add_show(sub: Any) -> None:
     parser = _parser(
         sub, "show", "Print what a recipe script declares.",
-        "runspec show examples/hello/hello.py --json",
+        "runspec show examples/hello/train.py --json",
     )  # fmt: skip
     parser.add_argument("script", help="recipe script with a '# /// script' block")
     parser.add_argument("--json", action="store_true", help="print the parse as JSON")
@@ -130,7 +131,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             recipes.append(spec.parse(path))
         except RunspecError as exc:
             _warn(str(exc))
-    recipes.sort(key=lambda recipe: (recipe.name, str(recipe.script_path)))
+    recipes.sort(key=lambda recipe: (str(recipe.name), str(recipe.script_path)))
     if args.json:
         _print_json([recipe.to_dict() for recipe in recipes])
     else:

@@ -121,11 +121,12 @@ def _why_unclosed(lines: list[str], start: int) -> _Broken:
     return _Broken(start + 1, start + 1, f"no closing '# ///' line before {where}")
 
 
-def _scan(text: str) -> tuple[list[Block], list[_Broken]]:
+def _scan(text: str) -> tuple[list[Block], _Broken | None]:
+    """Return the blocks of ``text`` and why its first unclosed ``script`` opening failed."""
     lines = _NEWLINE.split(text)
     close = _closing_lines(lines)
     blocks: list[Block] = []
-    broken: list[_Broken] = []
+    broken: _Broken | None = None
     i = 0
     while i < len(lines):
         match = _START.fullmatch(lines[i])
@@ -134,9 +135,11 @@ def _scan(text: str) -> tuple[list[Block], list[_Broken]]:
             i += 1
             continue
         if end is None or end == i + 1:
-            if match.group(1) == "script":
+            # Only the first failure is reported; explaining each one would rescan
+            # the rest of its comment run and make scanning quadratic.
+            if match.group(1) == "script" and broken is None:
                 empty = _Broken(i + 1, i + 1, "the block is empty")
-                broken.append(empty if end is not None else _why_unclosed(lines, i))
+                broken = empty if end is not None else _why_unclosed(lines, i)
             i += 1
             continue
         body = (line[2:] for line in lines[i + 1 : end])
@@ -162,10 +165,9 @@ def read_script_block(text: str, path: str | Path = "<script>") -> Block:
     if scripts:
         return scripts[0]
     if broken:
-        fault = broken[0]
-        opened = f"(block opened at line {fault.start_line})"
-        message = f"no '# /// script' metadata: {fault.reason} {opened}"
-        raise ScriptError(message, path=path, line=fault.line)
+        where = f"block opened at line {broken.start_line}"
+        message = f"no '# /// script' metadata: {broken.reason} ({where})"
+        raise ScriptError(message, path=path, line=broken.line)
     raise ScriptError("no '# /// script' metadata block", path=path)
 
 
@@ -192,14 +194,20 @@ def read_metadata(path: str | Path) -> tuple[dict[str, object], Block]:
 
 
 def has_script_block(path: str | Path) -> bool:
-    """Cheaply tell whether a file has a line opening a ``# /// script`` block."""
+    """Cheaply tell whether a file has a line that is exactly ``# /// script``."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            data = handle.read().removeprefix(b"\xef\xbb\xbf")
     except OSError:
         return False
     opening = b"# /// script"
-    return data.startswith(opening) or b"\n" + opening in data or b"\r" + opening in data
+    found = data.find(opening)
+    while found != -1:
+        after = found + len(opening)
+        if (found == 0 or data[found - 1] in b"\r\n") and data[after : after + 1] in b"\r\n":
+            return True
+        found = data.find(opening, after)
+    return False
 
 
 def _walk(folder: str) -> Iterator[str]:

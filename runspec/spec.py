@@ -146,7 +146,7 @@ class Runspec:
     @property
     def config_dir(self) -> Path:
         """The recipe's config folder, absolute."""
-        return Path(os.path.normpath(self.script_path.parent / self.config.dir))
+        return Path(os.path.normpath(self.script_path.parent / str(self.config.dir)))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form printed by ``runspec show --json``."""
@@ -171,7 +171,8 @@ class Runspec:
             "config_dir": str(self.config_dir),
         }
         if self.dependencies is not None:
-            data["dependencies"] = list(self.dependencies)
+            depends = self.dependencies
+            data["dependencies"] = list(depends) if isinstance(depends, tuple) else depends
         if self.requires_python is not None:
             data["requires_python"] = self.requires_python
         return data
@@ -307,7 +308,7 @@ class _Checker:
 
     def _check_count(self, table: Mapping[str, Any], name: str, low: int, rule: str) -> None:
         value = table.get(name)
-        if _is(value, int) and value < low:
+        if isinstance(value, int) and not isinstance(value, bool) and value < low:
             self.report(("resources", name), f"{rule} (got {value!r})")
 
     def _check_env(self, env: Mapping[str, Any]) -> None:
