@@ -347,7 +347,13 @@ def _split_script_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     words, script_args = _split_script_args(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(words)
+    args, extra = parser.parse_known_args(words)
+    if extra and (not hasattr(args, "overrides") or any(w.startswith("-") for w in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        # argparse ends a positional list at the first option: overrides given after
+        # options (``-c tiny a=1``) arrive here and belong to the same list.
+        args.overrides = [*args.overrides, *extra]
     args.script_args = script_args
     if args.version:
         from . import __version__
