@@ -226,11 +226,13 @@ def _assemble(args: argparse.Namespace, profile_name: str | None, create: bool) 
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
+    from ._masking import masked_tree
     from .job import config_text
     from .report import render_tree
 
     job = _assemble(args, args.profile, create=False)
-    print(config_text(job.config) if args.json else render_tree(job.config), end="")
+    shown = masked_tree(job.config)
+    print(config_text(shown) if args.json else render_tree(shown), end="")
     return 0
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ._masking import masked
+from ._masking import masked, masked_tree
 from .errors import MissingExtraError, PipelineError
 from .job import Job, new_job_dir, timestamp, write_record
+from .pipeline import PipelineResult
 
 __all__ = [
     "CORE_EXECUTORS",
@@ -107,8 +108,20 @@ def _run_local(job: Job, options: RunOptions) -> int:
     result = run_local(job, options.args)
     write_record(job, options.argv, job_id=str(os.getpid()), exit_code=result.exit_code)
     if result.exit_code:
-        print(f"runspec: {result.describe()}", file=sys.stderr)
+        print(f"runspec: {_single_failure(job, result)}", file=sys.stderr)
     return result.exit_code
+
+
+def _single_failure(job: Job, result: PipelineResult) -> str:
+    """Say how a one-step run ended, naming the job rather than a pipeline step."""
+    if result.failed is None:
+        return result.describe()
+    code = result.failed.returncode
+    if code < 0:
+        import signal
+
+        return f"{job.name} was killed by {signal.Signals(-code).name}"
+    return f"{job.name} failed with exit code {code}"
 
 
 def dry_run(job: Job, options: RunOptions) -> str:
@@ -131,7 +144,8 @@ def _dry_run_local(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> s
     for job, args in zip(jobs, step_args, strict=True):
         launch = local_launch(job, args)
         where = job.dir / "config.json" if job.dir else job.config_path
-        parts.append(f"# job config of {job.name}: {where}\n{config_text(job.config)}")
+        shown = config_text(masked_tree(job.config))
+        parts.append(f"# job config of {job.name}: {where}\n{shown}")
         parts += [f"# note: {note}\n" for note in launch.notes]
         env = masked(launch.step.env) if launch.step.env is not None else None
         steps.append(Step.create(launch.step.name, launch.step.argv, env, launch.step.cwd))

@@ -39,9 +39,11 @@ def _gpu_count() -> int:
 
 
 def _nproc(job: Job) -> tuple[int, str]:
+    key = ("run", "env", "gpus_per_node")
     explicit = job.profile is not None and "gpus_per_node" in job.profile.values
+    explicit = explicit or any(override.path == key for override in job.overrides)
     count = job.env.get("gpus_per_node", job.spec.resources.gpus_per_node)
-    if explicit or count != job.spec.resources.gpus_per_node:
+    if explicit:
         return int(count), "from the profile or an override"
     if _gpu_count() > 0:
         return int(count), "the recipe's gpus_per_node"
