@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, cli_env, require_module
 
 DATA = REPO / "tests" / "data" / "run"
@@ -128,7 +127,10 @@ def test_dry_run_masks_secrets(runspec, recipes, tmp_path):
             "{dir}/config (available: default, family, other, ranks)\n",
         ),
         (["probe.py", "nosuch=1"], None),
-        (["probe.py", "-p", "ghost"], "runspec: error: profile 'ghost' asked for, but no env.toml was found\n"),
+        (
+            ["probe.py", "-p", "ghost"],
+            "runspec: error: profile 'ghost' asked for, but no env.toml was found\n",
+        ),
     ],
     ids=["missing-script", "unknown-config", "bad-override", "profile-without-file"],
 )
@@ -167,7 +169,14 @@ def _alive(pid: int) -> bool:
 )
 def test_signal_stops_the_whole_process_tree(recipes, tmp_path, sig, code):
     pidfile = tmp_path / "pids.json"
-    argv = [sys.executable, "-m", "runspec", "run", str(recipes / "family.py"), f"pidfile={pidfile}"]
+    argv = [
+        sys.executable,
+        "-m",
+        "runspec",
+        "run",
+        str(recipes / "family.py"),
+        f"pidfile={pidfile}",
+    ]
     proc = subprocess.Popen(argv, cwd=tmp_path, env=cli_env(), stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not pidfile.exists() and time.monotonic() < deadline:
@@ -201,7 +210,9 @@ def test_torchrun_without_gpus_uses_one_process(runspec, recipes, tmp_path):
     out = tmp_path / "ranks"
     out.mkdir()
     env = {"CUDA_VISIBLE_DEVICES": ""}
-    done = runspec("run", str(recipes / "ranks.py"), f"out={out}", cwd=tmp_path, env=env, timeout=300)
+    done = runspec(
+        "run", str(recipes / "ranks.py"), f"out={out}", cwd=tmp_path, env=env, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert "no GPUs found here; the recipe asks for 2 per node" in done.stderr
     assert [p.name for p in out.iterdir()] == ["rank-0.json"]
