@@ -7,10 +7,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from runspec.profiles import EnvFile
 
 from runspec import ConfigError, MissingExtraError, OverrideError, TemplateError, parse
 from runspec.job import assemble, config_text, job_name
-from runspec.profiles import EnvFile
 
 RECIPE = """\
 # /// script
@@ -212,8 +212,9 @@ def test_unknown_config_lists_the_available_ones(tmp_path):
     script = _recipe(tmp_path, {})
     with pytest.raises(ConfigError) as caught:
         assemble(parse(script), config="tiny")
+    folder = tmp_path / "config"
     assert str(caught.value) == (
-        f"{script}: tool.runspec.config: no config 'tiny' in {tmp_path / 'config'} (available: default)"
+        f"{script}: tool.runspec.config: no config 'tiny' in {folder} (available: default)"
     )
 
 

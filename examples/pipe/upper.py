@@ -18,10 +18,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 
 def main() -> None:
+    # Die of SIGPIPE like a shell tool when the next step stops reading, rather than
+    # raising BrokenPipeError: runspec then knows this step is not the cause.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", required=True)
     parser.parse_args()
