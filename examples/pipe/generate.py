@@ -18,8 +18,8 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import json
+import signal
 import sys
 
 
