@@ -7,10 +7,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from runspec.profiles import EnvFile
 
 from runspec import ConfigError, MissingExtraError, OverrideError, TemplateError, parse
 from runspec.job import assemble, config_text, job_name
+from runspec.profiles import EnvFile
 
 RECIPE = """\
 # /// script

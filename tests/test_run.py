@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO, cli_env, require_module
 
 DATA = REPO / "tests" / "data" / "run"
