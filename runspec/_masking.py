@@ -38,4 +38,4 @@ def masked_tree(data: Any) -> Any:
 
 def has_secrets(data: Any) -> bool:
     """Whether a config tree holds a value under a secret-looking key."""
-    return masked_tree(data) != data
+    return bool(masked_tree(data) != data)

@@ -169,7 +169,9 @@ def parse_steps(tokens: Sequence[str]) -> list[StepArguments]:
 def _parse_step(tokens: list[str], index: int) -> StepArguments:
     if not tokens or tokens[0].startswith("-"):
         raise PipelineError(f"pipe: step {index} must start with a script (got {tokens[:1]})")
-    config, overrides, rest = None, [], tokens[1:]
+    config: str | None = None
+    overrides: list[str] = []
+    rest = tokens[1:]
     while rest:
         token = rest.pop(0)
         if token == "--":
