@@ -13,12 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._masking import masked, masked_tree
 from .errors import MissingExtraError, PipelineError
 from .job import Job, new_job_dir, timestamp, write_record
-from .pipeline import PipelineResult
+
+if TYPE_CHECKING:
+    from .pipeline import PipelineResult
 
 __all__ = [
     "CORE_EXECUTORS",

@@ -1,9 +1,7 @@
-"""Shared test helpers: running the real CLI, and optional packages that CI must have."""
+"""Fixtures for every test: the real CLI, and the rule that CI skips nothing."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,17 +10,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-IN_CI = os.environ.get("CI") == "true"
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    """The environment for a runspec subprocess: this checkout first on PYTHONPATH."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env.pop("RUNSPEC_ENV_FILE", None)
-    env.update(extra)
-    return env
+from tests.support import IN_CI, cli_env
 
 
 @pytest.fixture
@@ -37,15 +25,6 @@ def runspec() -> Callable[..., subprocess.CompletedProcess[str]]:
         )  # fmt: skip
 
     return run
-
-
-def require_module(name: str) -> None:
-    """Skip when ``name`` is not importable; in CI that is a failure instead."""
-    if importlib.util.find_spec(name) is None:
-        message = f"needs the {name!r} package"
-        if IN_CI:
-            pytest.fail(message + " (CI must install it)")
-        pytest.skip(message)
 
 
 @pytest.hookimpl(hookwrapper=True)

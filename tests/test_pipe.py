@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from tests.support import REPO
 
 PIPE = REPO / "examples" / "pipe"
 RUN = REPO / "tests" / "data" / "run"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cli_env, require_module
+from tests.support import REPO, cli_env, require_module
 
 DATA = REPO / "tests" / "data" / "run"
 
