@@ -125,7 +125,7 @@ def test_dry_run_masks_secrets(runspec, recipes, tmp_path):
         (
             ["probe.py", "-c", "nope"],
             "runspec: error: {dir}/probe.py: tool.runspec.config: no config 'nope' in "
-            "{dir}/config (available: default, family, other, ranks)\n",
+            "{dir}/config (available: default, family, head, other, ranks)\n",
         ),
         (["probe.py", "nosuch=1"], None),
         (
