@@ -80,7 +80,7 @@ def main() -> None:
     rates = {
         name: args.size / statistics.median(t) / 1e6 for name, t in seconds.items()
     }
-    paired = [s / r for r, s in zip(seconds["runspec"], seconds["shell"])]
+    paired = [s / r for r, s in zip(seconds["runspec"], seconds["shell"], strict=True)]
     print(f"{args.size} bytes through 3 steps, {args.reps} interleaved rounds")
     for name, times in seconds.items():
         spread = ", ".join(f"{args.size / t / 1e6:.0f}" for t in times)

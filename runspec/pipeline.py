@@ -51,7 +51,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -603,10 +603,8 @@ class _Engine:
         )
 
     def _on_wake(self, fd: int) -> None:
-        try:
+        with suppress(BlockingIOError):
             os.read(fd, 512)
-        except BlockingIOError:
-            pass
         while self._signals:
             signum = self._signals.pop(0)
             if self._interrupted is None:
