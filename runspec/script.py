@@ -36,6 +36,7 @@ __all__ = [
 
 _START = re.compile(r"# /// ([a-zA-Z0-9-]+)")
 _CLOSE = "# ///"
+_BOM = b"\xef\xbb\xbf"
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", ".mypy_cache", ".pytest_cache",
@@ -73,11 +74,12 @@ def read_text(path: str | Path) -> str:
         raise ScriptError("no such file", path=path) from None
     except OSError as exc:
         raise ScriptError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    text = data.removeprefix(_BOM)
     try:
-        return data.decode("utf-8-sig")
+        return text.decode("utf-8")
     except UnicodeDecodeError as exc:
-        byte = data[exc.start : exc.start + 1].hex()
-        message = f"not valid UTF-8 (byte 0x{byte} at offset {exc.start})"
+        offset = exc.start + len(data) - len(text)  # counted from the file's first byte
+        message = f"not valid UTF-8 (byte 0x{data[offset]:02x} at offset {offset})"
         raise ScriptError(message, path=path) from None
 
 
@@ -180,7 +182,8 @@ def _toml_error(exc: TOMLDecodeError, block: Block, path: str | Path) -> ScriptE
         detail = _TOML_POSITION.sub("", text)
     else:
         line = block.start_line + int(match.group(1))
-        detail = f"{text[: match.start()]} (column {match.group(2)})"
+        column = int(match.group(2)) + len("# ")  # the script's column, past the prefix
+        detail = f"{text[: match.start()]} (column {column})"
     return ScriptError(f"invalid TOML: {detail}", path=path, line=line)
 
 
@@ -197,7 +200,7 @@ def has_script_block(path: str | Path) -> bool:
     """Cheaply tell whether a file has a line that is exactly ``# /// script``."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read().removeprefix(b"\xef\xbb\xbf")
+            data = handle.read().removeprefix(_BOM)
     except OSError:
         return False
     opening = b"# /// script"

@@ -184,7 +184,7 @@ def _read(path: str | Path) -> tuple[Runspec, Mapping[str, Any], Block]:
         return Runspec.from_metadata(metadata, path), metadata, block
     except SpecError as exc:
         lines = key_lines(block.content)
-        line = line_of(lines, tuple((exc.key or "").split(".")))
+        line = line_of(lines, tuple((exc.key or ".".join(_TABLE)).split(".")))
         exc.path, exc.line = path, block.start_line + (line or 0)
         raise
 
