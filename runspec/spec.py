@@ -317,4 +317,3 @@ class _Checker:
                 self.report(("env", name), "not a valid environment variable name")
             elif not isinstance(value, str):
                 self.report(("env", name), f"must be a string (got {value!r})")
-
