@@ -42,7 +42,7 @@ _SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", ".mypy_cache", ".pytest_cache",
      ".ruff_cache", "__pycache__", "node_modules", "site-packages", ".runspec"}
 )  # fmt: skip
-_TOML_POSITION = re.compile(r" \(at line (\d+), column (\d+)\)$| \(at end of document\)$")
+_TOML_POSITION = r" \(at line (\d+), column (\d+)\)$| \(at end of document\)$"
 
 
 @dataclass(frozen=True)
@@ -176,10 +176,10 @@ def read_script_block(text: str, path: str | Path = "<script>") -> Block:
 def _toml_error(exc: TOMLDecodeError, block: Block, path: str | Path) -> ScriptError:
     """Re-anchor a TOML error from the extracted text onto the script's own lines."""
     text = str(exc)
-    match = _TOML_POSITION.search(text)
+    match = re.search(_TOML_POSITION, text)
     if match is None or match.group(1) is None:
         line = block.end_line
-        detail = _TOML_POSITION.sub("", text)
+        detail = re.sub(_TOML_POSITION, "", text)
     else:
         line = block.start_line + int(match.group(1))
         column = int(match.group(2)) + len("# ")  # the script's column, past the prefix
