@@ -227,6 +227,15 @@ def test_check_json(cli: Cli, tree: Path) -> None:
     }
 
 
+def test_discovery_passes_over_entries_it_cannot_read(cli: Cli, tree: Path) -> None:
+    (tree / "folder.py").mkdir()
+    (tree / "loop.py").symlink_to("loop.py")
+    (tree / "bom.py").write_bytes(b"\xef\xbb\xbf" + block(GOOD).encode())
+    result = cli("check", "a")
+    assert result.code == 1
+    assert result.out.endswith("checked 4 files: 1 error(s), 1 warning(s)\n")
+
+
 def test_check_an_empty_folder(cli: Cli, tmp_path: Path) -> None:
     assert cli("check", tmp_path) == Result(0, "checked 0 files: 0 error(s), 0 warning(s)\n", "")
 
