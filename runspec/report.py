@@ -77,7 +77,8 @@ def render_table(recipes: Sequence[Runspec]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
-        + "  " + row[4]
+        + "  "
+        + row[4]
         for row in rows
     ]
     return "\n".join(line.rstrip() for line in lines) + "\n"

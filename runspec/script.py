@@ -36,12 +36,13 @@ __all__ = [
 
 _START = re.compile(r"# /// ([a-zA-Z0-9-]+)")
 _CLOSE = "# ///"
+_BOM = b"\xef\xbb\xbf"
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", ".mypy_cache", ".pytest_cache",
      ".ruff_cache", "__pycache__", "node_modules", "site-packages", ".runspec"}
 )  # fmt: skip
-_TOML_POSITION = re.compile(r" \(at line (\d+), column (\d+)\)$| \(at end of document\)$")
+_TOML_POSITION = r" \(at line (\d+), column (\d+)\)$| \(at end of document\)$"
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,12 @@ def read_text(path: str | Path) -> str:
         raise ScriptError("no such file", path=path) from None
     except OSError as exc:
         raise ScriptError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    text = data.removeprefix(_BOM)
     try:
-        return data.decode("utf-8-sig")
+        return text.decode("utf-8")
     except UnicodeDecodeError as exc:
-        byte = data[exc.start : exc.start + 1].hex()
-        message = f"not valid UTF-8 (byte 0x{byte} at offset {exc.start})"
+        offset = exc.start + len(data) - len(text)  # counted from the file's first byte
+        message = f"not valid UTF-8 (byte 0x{data[offset]:02x} at offset {offset})"
         raise ScriptError(message, path=path) from None
 
 
@@ -174,13 +176,14 @@ def read_script_block(text: str, path: str | Path = "<script>") -> Block:
 def _toml_error(exc: TOMLDecodeError, block: Block, path: str | Path) -> ScriptError:
     """Re-anchor a TOML error from the extracted text onto the script's own lines."""
     text = str(exc)
-    match = _TOML_POSITION.search(text)
+    match = re.search(_TOML_POSITION, text)
     if match is None or match.group(1) is None:
         line = block.end_line
-        detail = _TOML_POSITION.sub("", text)
+        detail = re.sub(_TOML_POSITION, "", text)
     else:
         line = block.start_line + int(match.group(1))
-        detail = f"{text[: match.start()]} (column {match.group(2)})"
+        column = int(match.group(2)) + len("# ")  # the script's column, past the prefix
+        detail = f"{text[: match.start()]} (column {column})"
     return ScriptError(f"invalid TOML: {detail}", path=path, line=line)
 
 
@@ -193,11 +196,22 @@ def read_metadata(path: str | Path) -> tuple[dict[str, object], Block]:
         raise _toml_error(exc, block, path) from None
 
 
+def _read_bytes(path: str | Path) -> bytes:
+    """Read a whole file; os.read skips the buffered-file set-up ``open`` pays per file."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(descriptor, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
 def has_script_block(path: str | Path) -> bool:
     """Cheaply tell whether a file has a line that is exactly ``# /// script``."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read().removeprefix(b"\xef\xbb\xbf")
+        data = _read_bytes(path).removeprefix(_BOM)
     except OSError:
         return False
     opening = b"# /// script"

@@ -184,7 +184,7 @@ def _read(path: str | Path) -> tuple[Runspec, Mapping[str, Any], Block]:
         return Runspec.from_metadata(metadata, path), metadata, block
     except SpecError as exc:
         lines = key_lines(block.content)
-        line = line_of(lines, tuple((exc.key or "").split(".")))
+        line = line_of(lines, tuple((exc.key or ".".join(_TABLE)).split(".")))
         exc.path, exc.line = path, block.start_line + (line or 0)
         raise
 
@@ -241,11 +241,13 @@ class _Checker:
     def __init__(self, path: str | Path, block: Block) -> None:
         self.path = path
         self.block = block
-        self.lines = key_lines(block.content)
+        self.lines: dict[tuple[str, ...], int] | None = None
         self.problems: list[Problem] = []
 
     def report(self, keys: tuple[str, ...], message: str, severity: str = "error") -> None:
         """Record a problem at the line where ``tool.runspec.<keys>`` is written."""
+        if self.lines is None:  # only located when there is a problem: the scan is not free
+            self.lines = key_lines(self.block.content)
         offset = line_of(self.lines, _TABLE + keys) or 0
         key = ".".join(_TABLE + keys) if keys else None
         line = self.block.start_line + offset
@@ -269,11 +271,11 @@ class _Checker:
         return sorted(self.problems, key=lambda p: p.line or 0)
 
     def _check_table(self, keys: tuple[str, ...], table: Mapping[str, Any]) -> None:
-        import difflib
-
         known = _KEYS[keys]
         for name, value in table.items():
             if name not in known:
+                import difflib  # costly to import; only needed for a misspelt key
+
                 close = difflib.get_close_matches(name, known, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(known)
                 self.report((*keys, name), f"unknown key ({hint})")
@@ -317,4 +319,3 @@ class _Checker:
                 self.report(("env", name), "not a valid environment variable name")
             elif not isinstance(value, str):
                 self.report(("env", name), f"must be a string (got {value!r})")
-

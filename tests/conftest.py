@@ -1,4 +1,4 @@
-"""Fixtures for every test: the real CLI, and the rule that CI skips nothing."""
+"""Fixtures for every test: recipes, the CLI in-process or for real, and CI's no-skip rule."""
 
 from __future__ import annotations
 
@@ -10,7 +10,45 @@ from typing import Any
 
 import pytest
 
-from tests.support import IN_CI, cli_env
+from runspec.cli import main
+from tests.support import IN_CI, REPO, Result, block, cli_env, run_module
+
+
+@pytest.fixture
+def repo() -> Path:
+    """The repository root (holds runspec/, examples/, tests/)."""
+    return REPO
+
+
+@pytest.fixture
+def write_recipe(tmp_path: Path) -> Callable[..., Path]:
+    """Write ``name`` under tmp_path holding a block with ``toml`` (plus code around it)."""
+
+    def write(name: str, toml: str, before: str = "", after: str = "print('hi')\n") -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(before + block(toml) + after, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """Run ``runspec.cli.main`` in this process and capture what it printed."""
+
+    def run(*args: object) -> Result:
+        code = main([str(arg) for arg in args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def run_real() -> Callable[..., Result]:
+    """Run ``python -m runspec`` for real, in a subprocess, from the repository root."""
+    return run_module
 
 
 @pytest.fixture

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-__all__ = ["IN_CI", "REPO", "cli_env", "require_module"]
+__all__ = ["IN_CI", "REPO", "Result", "block", "cli_env", "require_module", "run_module"]
 
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI") == "true"
@@ -30,3 +33,28 @@ def require_module(name: str) -> None:
         if IN_CI:
             pytest.fail(message + " (CI must install it)")
         pytest.skip(message)
+
+
+def block(toml: str, opening: str = "# /// script") -> str:
+    """Wrap TOML text into a metadata block, each line commented the way PEP 723 wants."""
+    body = "".join(f"# {line}\n" if line else "#\n" for line in toml.splitlines())
+    return f"{opening}\n{body}# ///\n"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a CLI run gave: exit code, stdout and stderr."""
+
+    code: int
+    out: str
+    err: str
+
+
+def run_module(*args: object, cwd: Path = REPO, pythonpath: Path = REPO) -> Result:
+    """Run ``python -m runspec ARGS`` in a fresh interpreter."""
+    env = {**os.environ, "PYTHONPATH": str(pythonpath), "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "runspec", *map(str, args)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    return Result(done.returncode, done.stdout, done.stderr)
