@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ._toml import TOMLDecodeError, loads
 from .errors import ScriptError
@@ -55,8 +56,7 @@ class Block:
     content: str
 
 
-@dataclass(frozen=True)
-class _Broken:
+class _Broken(NamedTuple):
     """A ``script`` opening line whose block never validly closes, and why."""
 
     start_line: int
