@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -17,7 +18,9 @@ def write_atomic(path: str | os.PathLike[str], text: str, mode: int = 0o644) -> 
     import tempfile
 
     target = Path(path)
-    handle, temp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp")
+    handle, temp = tempfile.mkstemp(
+        dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp"
+    )
     try:
         os.fchmod(handle, mode)
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
@@ -26,9 +29,7 @@ def write_atomic(path: str | os.PathLike[str], text: str, mode: int = 0o644) -> 
             os.fsync(stream.fileno())
         os.replace(temp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
-        except FileNotFoundError:
-            pass
         raise
     return target

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+# The ignores cover both interpreters mypy may check for: tomllib is missing from
+# 3.10's stubs, and on 3.11+ the fallback redefines the name.
 try:
-    import tomllib as _toml
+    import tomllib as _toml  # type: ignore[import-not-found,unused-ignore]
 except ModuleNotFoundError:  # Python 3.10: the same parser, packaged as tomli
-    import tomli as _toml  # type: ignore[no-redef]
+    import tomli as _toml  # type: ignore[no-redef,unused-ignore]
 
 __all__ = ["TOMLDecodeError", "key_lines", "line_of", "loads"]
 

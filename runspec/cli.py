@@ -35,7 +35,8 @@ def _parser(sub: Any, name: str, summary: str, example: str) -> argparse.Argumen
 def _print_json(data: object) -> None:
     import json
 
-    print(json.dumps(data, indent=2, ensure_ascii=False))
+    # default=str: lenient parsing keeps TOML dates and times, which JSON lacks
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def _warn(message: str) -> None:
@@ -48,7 +49,7 @@ def _warn(message: str) -> None:
 def _add_show(sub: Any) -> None:
     parser = _parser(
         sub, "show", "Print what a recipe script declares.",
-        "runspec show examples/hello/hello.py --json",
+        "runspec show examples/hello/train.py --json",
     )  # fmt: skip
     parser.add_argument("script", help="recipe script with a '# /// script' block")
     parser.add_argument("--json", action="store_true", help="print the parse as JSON")
@@ -130,7 +131,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             recipes.append(spec.parse(path))
         except RunspecError as exc:
             _warn(str(exc))
-    recipes.sort(key=lambda recipe: (recipe.name, str(recipe.script_path)))
+    recipes.sort(key=lambda recipe: (str(recipe.name), str(recipe.script_path)))
     if args.json:
         _print_json([recipe.to_dict() for recipe in recipes])
     else:
@@ -138,46 +139,210 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# env ------------------------------------------------------------------------
+
+
+def _add_env(sub: Any) -> None:
+    parser = _parser(
+        sub, "env", "List the env.toml profiles, or print one resolved.",
+        "runspec env                 # the profiles and the file they come from\n"
+        "runspec env dev --explain   # dev resolved, each key with the profile it came from",
+    )  # fmt: skip
+    parser.add_argument("name", nargs="?", metavar="PROFILE", help="the profile to resolve")
+    parser.add_argument("--env-file", metavar="FILE", help="use this env.toml")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--explain", action="store_true", help="show where each key came from")
+    parser.add_argument(
+        "--check", action="store_true", help="check every profile; warn on unknown keys"
+    )
+    parser.set_defaults(handler=_cmd_env)
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from . import profiles
+    from .report import render_report
+
+    path = profiles.find_env_file(args.env_file)
+    if path is None:
+        if args.name:
+            raise RunspecError(f"profile {args.name!r} asked for, but no env.toml was found")
+        print("no env.toml found (see 'runspec env --help')")
+        return 0
+    envfile = profiles.EnvFile.load(path)
+    if args.check:
+        problems = profiles.check_env_file(envfile)
+        print(render_report(problems, 1), end="")
+        return 1 if any(problem.severity == "error" for problem in problems) else 0
+    if args.name is None:
+        if args.json:
+            _print_json(profiles.listing_json(envfile))
+        else:
+            print(profiles.render_listing(envfile), end="")
+        return 0
+    profile = envfile.resolve(args.name)
+    if args.json:
+        _print_json(profiles.profile_json(profile))
+    else:
+        print(profiles.render_profile(profile, explain=args.explain), end="")
+    return 0
+
+
+# config ---------------------------------------------------------------------
+
+
+def _add_job_arguments(parser: argparse.ArgumentParser, overrides: bool = True) -> None:
+    parser.add_argument("script", help="recipe script with a '# /// script' block")
+    parser.add_argument("-c", "--config", metavar="NAME|PATH", help="config name or file")
+    parser.add_argument("-p", "--profile", metavar="PROFILE", help="env.toml profile")
+    parser.add_argument("--env-file", metavar="FILE", help="use this env.toml")
+    if overrides:
+        parser.add_argument(
+            "overrides", nargs="*", metavar="OVERRIDE",
+            help="a.b=v (set), +a.b=v (add), ++a.b=v (add or set), ~a.b (delete)",
+        )  # fmt: skip
+
+
+def _add_config(sub: Any) -> None:
+    parser = _parser(
+        sub, "config", "Print the job config a recipe will receive.",
+        "runspec config examples/hello/train.py -c tiny train.steps=50 --json",
+    )  # fmt: skip
+    _add_job_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print exactly what is saved")
+    parser.set_defaults(handler=_cmd_config)
+
+
+def _assemble(args: argparse.Namespace, profile_name: str | None, create: bool) -> Any:
+    from . import job as jobs
+    from . import spec
+    from .executor import job_dir_for
+
+    recipe = spec.load(args.script)
+    envfile, profile = jobs.select_profile(profile_name, args.env_file)
+    return jobs.assemble(
+        recipe, config=args.config, envfile=envfile, profile=profile,
+        overrides=args.overrides, job_dir=job_dir_for(jobs.job_name(recipe), create=create),
+    )  # fmt: skip
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from ._masking import masked_tree
+    from .job import config_text
+    from .report import render_tree
+
+    job = _assemble(args, args.profile, create=False)
+    shown = masked_tree(job.config)
+    print(config_text(shown) if args.json else render_tree(shown), end="")
+    return 0
+
+
+# run ------------------------------------------------------------------------
+
+
+def _add_run(sub: Any) -> None:
+    parser = _parser(
+        sub, "run", "Run a recipe: here, or on the executor of a profile.",
+        "runspec run examples/hello/train.py -c tiny train.lr=0.05\n"
+        "runspec run train.py -p dev --dry-run -- --extra-arg",
+    )  # fmt: skip
+    _add_job_arguments(parser)
+    parser.add_argument("-r", "--run", dest="attached", metavar="PROFILE", help="alias: -p PROFILE")
+    parser.add_argument(
+        "-b", "--batch", dest="detached", metavar="PROFILE",
+        help="submit with PROFILE and return at once (Slurm)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would run; write nothing"
+    )
+    parser.set_defaults(handler=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from . import executor
+
+    names = [name for name in (args.profile, args.attached, args.detached) if name]
+    if len(set(names)) > 1:
+        raise RunspecError("give one profile: -p, -r/--run and -b/--batch name different ones")
+    job = _assemble(args, names[0] if names else None, create=not args.dry_run)
+    options = executor.RunOptions(
+        argv=tuple(sys.argv), args=tuple(args.script_args), detached=bool(args.detached)
+    )
+    if args.dry_run:
+        print(executor.dry_run(job, options), end="")
+        return 0
+    return executor.run(job, options)
+
+
+# pipe -----------------------------------------------------------------------
+
+
+def _add_pipe(sub: Any) -> None:
+    parser = _parser(
+        sub, "pipe", "Run recipes joined by pipes: each step's stdout feeds the next's stdin.",
+        "runspec pipe --prefix examples/pipe/generate.py -c small + "
+        "examples/pipe/upper.py + examples/pipe/count.py\n"
+        "(a STEP is: SCRIPT [-c CONFIG] [OVERRIDE...] [-- ARGS...]; steps are separated by '+')",
+    )  # fmt: skip
+    parser.add_argument(
+        "-p", "--profile", metavar="PROFILE", help="env.toml profile for every step"
+    )
+    parser.add_argument("--env-file", metavar="FILE", help="use this env.toml")
+    parser.add_argument(
+        "--prefix", action="store_true", help="prefix each stderr line with its step"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the pipeline; write nothing")
+    parser.add_argument("steps", nargs=argparse.REMAINDER, metavar="STEP [+ STEP ...]")
+    parser.set_defaults(handler=_cmd_pipe)
+
+
+def _cmd_pipe(args: argparse.Namespace) -> int:
+    from . import executor
+
+    steps = executor.parse_steps(args.steps)
+    jobs = [
+        _assemble(
+            argparse.Namespace(**vars(step), profile=args.profile, env_file=args.env_file),
+            args.profile, create=not args.dry_run,
+        )
+        for step in steps
+    ]  # fmt: skip
+    options = executor.RunOptions(argv=tuple(sys.argv), prefix=args.prefix)
+    step_args = [tuple(step.script_args) for step in steps]
+    if args.dry_run:
+        print(executor.dry_run_pipe(jobs, step_args, options), end="")
+        return 0
+    return executor.run_pipe(jobs, step_args, options)
+
+
 # slurm ----------------------------------------------------------------------
 
 
-def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
-    """SCRIPT -p PROFILE [-c CONFIG] [OVERRIDE...] [-- ARGS...], shared by sbatch and submit."""
-    parser.add_argument("script", help="recipe script with a '# /// script' block")
-    parser.add_argument("-p", "--profile", required=True, help="env.toml profile (a Slurm one)")
-    parser.add_argument("-c", "--config", help="config name in the recipe's folder, or a path")
-    parser.add_argument("--env-file", help="env.toml to use (default: searched for)")
-    parser.add_argument(
-        "overrides", nargs="*", metavar="OVERRIDE", help="key=value, +key=value, ~key"
-    )
-    parser.set_defaults(takes_args=True)
-
-
 def _slurm_job(args: argparse.Namespace, *, submitting: bool) -> tuple[Any, Any]:
-    """Assemble the job (its folder planned, not created) and render its batch script."""
-    from . import spec
-    from .batch import default_python, find_repo, job_folder
-    from .job import assemble, job_name, select_profile, timestamp
+    """Assemble the job and render its batch script.
+
+    Submitting creates the (empty) job folder, and removes it again when rendering
+    refuses the job; printing only plans the folder.
+    """
+    from .batch import default_python, find_repo, remove_folder
     from .slurm import render_sbatch
 
-    recipe = spec.load(args.script)
-    envfile, profile = select_profile(args.profile, args.env_file)
-    executor = profile.values.get("executor", "slurm") if profile else "slurm"
-    if executor != "slurm":
-        message = f"profile {args.profile!r} has executor {executor!r}, not 'slurm'"
+    job = _assemble(args, args.profile, create=submitting)
+    try:
+        executor = job.executor
+        if executor != "slurm":
+            message = f"profile {args.profile!r} has executor {executor!r}, not 'slurm'"
+            if submitting:
+                raise RunspecError(message, key="run.env.executor")
+            _warn(message)
+        script = render_sbatch(
+            job, args=args.script_args, after=getattr(args, "after", ()),
+            dependency_type=getattr(args, "dependency_type", "afterok"),
+            python=default_python(job), repo=find_repo(job.spec.script_path),
+        )  # fmt: skip
+    except BaseException:
         if submitting:
-            raise RunspecError(message, key="run.env.executor")
-        _warn(message)
-    name, stamp = job_name(recipe), timestamp()
-    job = assemble(
-        recipe, config=args.config, envfile=envfile, profile=profile,
-        overrides=args.overrides, job_dir=lambda env: job_folder(env, name, stamp),
-    )  # fmt: skip
-    script = render_sbatch(
-        job, args=args.extra_args, after=getattr(args, "after", ()) or (),
-        dependency_type=getattr(args, "dependency_type", "afterok"),
-        python=default_python(job), repo=find_repo(recipe.script_path),
-    )  # fmt: skip
+            remove_folder(job.dir)
+        raise
     for warning in script.warnings:
         _warn(warning)
     return job, script
@@ -186,9 +351,9 @@ def _slurm_job(args: argparse.Namespace, *, submitting: bool) -> tuple[Any, Any]
 def _add_sbatch(sub: Any) -> None:
     parser = _parser(
         sub, "sbatch", "Print the Slurm batch script of a recipe and profile (secrets masked).",
-        "runspec sbatch train.py -p cluster -c tiny trainer.max_steps=10 -- --seed 1",
+        "runspec sbatch train.py -p cluster -c tiny train.steps=10 -o job.sh -- --seed 1",
     )  # fmt: skip
-    _add_recipe_options(parser)
+    _add_job_arguments(parser)
     parser.add_argument("-o", "--output", metavar="FILE", help="write the script (unmasked) here")
     parser.set_defaults(handler=_cmd_sbatch)
 
@@ -196,6 +361,7 @@ def _add_sbatch(sub: Any) -> None:
 def _cmd_sbatch(args: argparse.Namespace) -> int:
     from ._files import write_atomic
 
+    _require_profile(args)
     _, script = _slurm_job(args, submitting=False)
     if args.output:
         write_atomic(args.output, script.text, script.mode)
@@ -204,21 +370,26 @@ def _cmd_sbatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_profile(args: argparse.Namespace) -> None:
+    if not args.profile:
+        raise RunspecError(f"{args.command} needs a Slurm profile: -p PROFILE")
+
+
 def _add_submit(sub: Any) -> None:
     parser = _parser(
         sub, "submit", "Submit a recipe as a Slurm batch job and print its job id.",
         "runspec submit train.py -p cluster --after 1234 --dependency-type afterany --wait",
     )  # fmt: skip
-    _add_recipe_options(parser)
+    _add_job_arguments(parser)
     parser.add_argument(
-        "--after", nargs="+", default=[], metavar="JOBID", help="run after these jobs"
+        "--after", nargs="+", default=[], metavar="JOBID", help="start after these jobs"
     )
     parser.add_argument(
         "--dependency-type", default="afterok", metavar="TYPE",
-        help="afterok (default), afterany or afternotok",
+        help="afterok (default: after success), afterany or afternotok",
     )  # fmt: skip
     parser.add_argument(
-        "--test-only", action="store_true", help="let sbatch validate, queue nothing"
+        "--test-only", action="store_true", help="let sbatch validate; queue nothing"
     )
     parser.add_argument("--wait", action="store_true", help="follow the job; exit with its code")
     parser.set_defaults(handler=_cmd_submit)
@@ -227,18 +398,18 @@ def _add_submit(sub: Any) -> None:
 def _cmd_submit(args: argparse.Namespace) -> int:
     from .batch import output_files, require_sbatch, submit, tail, wait
 
+    _require_profile(args)
     require_sbatch()
     job, script = _slurm_job(args, submitting=True)
-    argv = ["runspec", *args.raw_argv]
-    answer = submit(job, script, argv=argv, test_only=args.test_only)
-    print(answer)
+    answer = submit(job, script, argv=tuple(sys.argv), test_only=args.test_only)
+    print(answer, flush=True)
     if args.test_only or not args.wait:
         return 0
     code = wait(answer, on_state=lambda state: _note(f"job {answer}: {state}"))
     out, err = output_files(job.dir, job.name, answer)
     print(tail(out), end="", flush=True)
     print(tail(err), end="", file=sys.stderr)
-    _note(f"job {answer} exited with code {code}")
+    _note(f"job {answer} ended with exit code {code}")
     return code
 
 
@@ -248,7 +419,7 @@ def _note(message: str) -> None:
 
 def _add_status(sub: Any) -> None:
     parser = _parser(
-        sub, "status", "Show the state of Slurm jobs (scontrol, else sacct, else squeue).",
+        sub, "status", "Show Slurm jobs' state (scontrol, else sacct, else squeue).",
         "runspec status 1234 1235 --json",
     )  # fmt: skip
     parser.add_argument("ids", nargs="+", metavar="JOBID", help="Slurm job ids")
@@ -257,17 +428,13 @@ def _add_status(sub: Any) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from .batch import status
+    from .batch import render_status, status
 
     rows = status(args.ids)
     if args.json:
         _print_json(rows)
-        return 0
-    print(f"{'JOBID':<10} {'STATE':<12} {'EXIT':>4}  {'NAME':<24} NODES/REASON")
-    for row in rows:
-        code = "" if row["exit_code"] is None else str(row["exit_code"])
-        where = row["nodes"] if row["nodes"] not in ("", "(null)") else row["reason"]
-        print(f"{row['job_id']:<10} {row['state']:<12} {code:>4}  {row['name']:<24} {where}")
+    else:
+        print(render_status(rows), end="")
     return 0
 
 
@@ -288,12 +455,18 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
 # main -----------------------------------------------------------------------
 
 _COMMANDS = (
-    _add_show, _add_check, _add_list, _add_sbatch, _add_submit, _add_status, _add_cancel,
-)
+    _add_show, _add_check, _add_list, _add_env, _add_config, _add_run, _add_pipe,
+    _add_sbatch, _add_submit, _add_status, _add_cancel,
+)  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser with every subcommand."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser: with every subcommand, or only ``command`` if it is one.
+
+    Building one subcommand instead of all keeps the start of a command cheap.
+    """
+    adders = {add.__name__.removeprefix("_add_"): add for add in _COMMANDS}
+    chosen = [adders[command]] if command in adders else list(adders.values())
     parser = argparse.ArgumentParser(
         prog="runspec",
         description="Read, check and run self-describing recipe scripts.",
@@ -301,27 +474,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in _COMMANDS:
+    for add in chosen:
         add(sub)
     return parser
 
 
+_SCRIPT_ARG_COMMANDS = frozenset({"run", "sbatch", "submit"})
+
+
+def _split_script_args(words: list[str], command: str | None) -> tuple[list[str], list[str]]:
+    """Cut ``-- ARGS...`` (the recipe's own arguments) off a run/sbatch/submit command line."""
+    if command in _SCRIPT_ARG_COMMANDS and "--" in words:
+        cut = words.index("--")
+        return words[:cut], words[cut + 1 :]
+    return words, []
+
+
 def _dispatch(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
-    # Arguments after the first `--` go to the recipe, not to runspec's parser.
-    extra = words[words.index("--") + 1 :] if "--" in words else []
-    options = words[: words.index("--")] if "--" in words else words
-    args, unknown = parser.parse_known_args(options)
-    takes_args = getattr(args, "takes_args", False)
-    # argparse stops filling OVERRIDE... at the first option; later overrides come back unknown.
-    if unknown and (not takes_args or any(word.startswith("-") for word in unknown)):
-        parser.error("unrecognized arguments: " + " ".join(unknown))
-    if unknown:
-        args.overrides = [*args.overrides, *unknown]
-    if extra and not takes_args:
-        parser.error("unrecognized arguments after '--': " + " ".join(extra))
-    args.extra_args, args.raw_argv = extra, words
+    command = next((word for word in words if not word.startswith("-")), None)
+    parser = build_parser(command)
+    words, script_args = _split_script_args(words, command)
+    args, extra = parser.parse_known_args(words)
+    if extra and (not hasattr(args, "overrides") or any(w.startswith("-") for w in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        # argparse ends a positional list at the first option: overrides given after
+        # options (``-c tiny a=1``) arrive here and belong to the same list.
+        args.overrides = [*args.overrides, *extra]
+    args.script_args = script_args
     if args.version:
         from . import __version__
 

@@ -39,7 +39,9 @@ def find_config(spec: Runspec, choice: str | None = None) -> Path:
     file, or contains a path separator or a suffix, is taken as a path.
     """
     name = choice or spec.config.default
-    looks_like_path = os.sep in name or "/" in name or Path(name).suffix in (".json", ".yaml", ".yml")
+    looks_like_path = (
+        os.sep in name or "/" in name or Path(name).suffix in (".json", ".yaml", ".yml")
+    )
     if choice and (looks_like_path or os.path.isfile(name)):
         if not os.path.isfile(name):
             raise ConfigError("no such config file", path=name)
@@ -70,9 +72,13 @@ def _load_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno) from None
+        raise ConfigError(
+            f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno
+        ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"a config must be an object at the top (got {type(data).__name__})", path=path)
+        raise ConfigError(
+            f"a config must be an object at the top (got {type(data).__name__})", path=path
+        )
     return data
 
 

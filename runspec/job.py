@@ -19,6 +19,7 @@ from typing import Any
 
 from . import template
 from ._files import write_atomic
+from ._masking import has_secrets
 from ._merge import deep_merge
 from .config import find_config, load_config
 from .errors import ProfileError
@@ -41,6 +42,7 @@ class Job:
     config: Mapping[str, Any]
     name: str
     dir: Path | None
+    overrides: tuple[Override, ...] = ()
 
     @property
     def env(self) -> Mapping[str, Any]:
@@ -59,7 +61,7 @@ class Job:
         if self.dir is None:
             raise ValueError("this job has no folder")
         path = self.dir / "config.json"
-        write_atomic(path, config_text(self.config))
+        write_atomic(path, config_text(self.config), 0o600 if has_secrets(self.config) else 0o644)
         return path
 
 
@@ -156,7 +158,7 @@ def assemble(
     document["run"]["env"] = env
     document["run"]["job"]["dir"] = str(folder) if folder else None
     resolved: dict[str, Any] = template.resolve(document, document)
-    return Job(spec, profile, path, resolved, name, folder)
+    return Job(spec, profile, path, resolved, name, folder, tuple(parsed))
 
 
 def _git(folder: Path, *args: str) -> str | None:

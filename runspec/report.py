@@ -8,11 +8,11 @@ from typing import Any
 from .errors import Problem
 from .spec import Runspec
 
-__all__ = ["problems_json", "render_report", "render_summary", "render_table"]
+__all__ = ["problems_json", "render_report", "render_summary", "render_table", "render_tree"]
 
 
-def _resources(recipe: Runspec) -> str:
-    return f"{recipe.resources.nodes} x {recipe.resources.gpus_per_node}"
+def _resources(recipe: Runspec, nodes: str = "", gpus: str = "") -> str:
+    return f"{recipe.resources.nodes}{nodes} x {recipe.resources.gpus_per_node}{gpus}"
 
 
 def render_summary(recipe: Runspec) -> str:
@@ -22,9 +22,9 @@ def render_summary(recipe: Runspec) -> str:
         ("name", recipe.name or "(unnamed)"),
         ("script", str(recipe.script_path)),
         ("image", recipe.image or "(none)"),
-        ("launch", run.launch + (f" (cmd: {run.cmd})" if run.cmd else "")),
+        ("launch", f"{run.launch}" + (f" (cmd: {run.cmd})" if run.cmd else "")),
         ("workdir", run.workdir or "(none)"),
-        ("resources", f"{recipe.resources.nodes} node(s) x {recipe.resources.gpus_per_node} GPU(s)"),
+        ("resources", f"{_resources(recipe, ' node(s)', ' GPU(s)')}"),
         ("config", f"{recipe.config_dir}/{config.default} ({config.format})"),
         ("env", ", ".join(f"{k}={v}" for k, v in recipe.env.items()) or "(none)"),
         ("docs", recipe.docs or "(none)"),
@@ -32,7 +32,9 @@ def render_summary(recipe: Runspec) -> str:
     if recipe.requires_python is not None:
         rows.append(("python", str(recipe.requires_python)))
     if recipe.dependencies is not None:
-        rows.append(("depends", ", ".join(map(str, recipe.dependencies)) or "(none)"))
+        depends = recipe.dependencies
+        listed = ", ".join(map(str, depends)) if isinstance(depends, tuple) else str(depends)
+        rows.append(("depends", listed or "(none)"))
     lines = [f"{key:<10} {value}" for key, value in rows]
     if recipe.setup:
         lines.append("setup      " + str(recipe.setup).replace("\n", "\n" + " " * 11))
@@ -68,10 +70,29 @@ def problems_json(problems: Sequence[Problem], files: int) -> dict[str, Any]:
 def render_table(recipes: Sequence[Runspec]) -> str:
     """The ``runspec list`` table: name, launch, image, nodes x GPUs, path."""
     rows = [("NAME", "LAUNCH", "IMAGE", "NODES x GPUS", "PATH")]
-    rows += [
-        (r.name or "(unnamed)", str(r.run.launch), r.image or "-", _resources(r), str(r.script_path))
-        for r in recipes
-    ]
+    for recipe in recipes:
+        name, image = str(recipe.name or "(unnamed)"), str(recipe.image or "-")
+        path = str(recipe.script_path)
+        rows.append((name, str(recipe.run.launch), image, _resources(recipe), path))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4] for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
+        + "  "
+        + row[4]
+        for row in rows
+    ]
     return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def render_tree(data: Any, indent: int = 0) -> str:
+    """A readable, YAML-like rendering of a job config (scalars JSON-encoded)."""
+    import json
+
+    lines = []
+    pad = "  " * indent
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            lines.append(f"{pad}{key}:\n" + render_tree(value, indent + 1).rstrip("\n"))
+        else:
+            lines.append(f"{pad}{key}: {json.dumps(value, ensure_ascii=False)}")
+    return "\n".join(lines) + "\n"

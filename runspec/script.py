@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ._toml import TOMLDecodeError, loads
 from .errors import ScriptError
@@ -36,12 +37,13 @@ __all__ = [
 
 _START = re.compile(r"# /// ([a-zA-Z0-9-]+)")
 _CLOSE = "# ///"
+_BOM = b"\xef\xbb\xbf"
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", ".mypy_cache", ".pytest_cache",
      ".ruff_cache", "__pycache__", "node_modules", "site-packages", ".runspec"}
 )  # fmt: skip
-_TOML_POSITION = re.compile(r" \(at line (\d+), column (\d+)\)$| \(at end of document\)$")
+_TOML_POSITION = r" \(at line (\d+), column (\d+)\)$| \(at end of document\)$"
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,7 @@ class Block:
     content: str
 
 
-@dataclass(frozen=True)
-class _Broken:
+class _Broken(NamedTuple):
     """A ``script`` opening line whose block never validly closes, and why."""
 
     start_line: int
@@ -73,11 +74,12 @@ def read_text(path: str | Path) -> str:
         raise ScriptError("no such file", path=path) from None
     except OSError as exc:
         raise ScriptError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    text = data.removeprefix(_BOM)
     try:
-        return data.decode("utf-8-sig")
+        return text.decode("utf-8")
     except UnicodeDecodeError as exc:
-        byte = data[exc.start : exc.start + 1].hex()
-        message = f"not valid UTF-8 (byte 0x{byte} at offset {exc.start})"
+        offset = exc.start + len(data) - len(text)  # counted from the file's first byte
+        message = f"not valid UTF-8 (byte 0x{data[offset]:02x} at offset {offset})"
         raise ScriptError(message, path=path) from None
 
 
@@ -121,11 +123,12 @@ def _why_unclosed(lines: list[str], start: int) -> _Broken:
     return _Broken(start + 1, start + 1, f"no closing '# ///' line before {where}")
 
 
-def _scan(text: str) -> tuple[list[Block], list[_Broken]]:
+def _scan(text: str) -> tuple[list[Block], _Broken | None]:
+    """Return the blocks of ``text`` and why its first unclosed ``script`` opening failed."""
     lines = _NEWLINE.split(text)
     close = _closing_lines(lines)
     blocks: list[Block] = []
-    broken: list[_Broken] = []
+    broken: _Broken | None = None
     i = 0
     while i < len(lines):
         match = _START.fullmatch(lines[i])
@@ -134,9 +137,11 @@ def _scan(text: str) -> tuple[list[Block], list[_Broken]]:
             i += 1
             continue
         if end is None or end == i + 1:
-            if match.group(1) == "script":
+            # Only the first failure is reported; explaining each one would rescan
+            # the rest of its comment run and make scanning quadratic.
+            if match.group(1) == "script" and broken is None:
                 empty = _Broken(i + 1, i + 1, "the block is empty")
-                broken.append(empty if end is not None else _why_unclosed(lines, i))
+                broken = empty if end is not None else _why_unclosed(lines, i)
             i += 1
             continue
         body = (line[2:] for line in lines[i + 1 : end])
@@ -162,22 +167,23 @@ def read_script_block(text: str, path: str | Path = "<script>") -> Block:
     if scripts:
         return scripts[0]
     if broken:
-        fault = broken[0]
-        message = f"no '# /// script' metadata: {fault.reason} (block opened at line {fault.start_line})"
-        raise ScriptError(message, path=path, line=fault.line)
+        where = f"block opened at line {broken.start_line}"
+        message = f"no '# /// script' metadata: {broken.reason} ({where})"
+        raise ScriptError(message, path=path, line=broken.line)
     raise ScriptError("no '# /// script' metadata block", path=path)
 
 
 def _toml_error(exc: TOMLDecodeError, block: Block, path: str | Path) -> ScriptError:
     """Re-anchor a TOML error from the extracted text onto the script's own lines."""
     text = str(exc)
-    match = _TOML_POSITION.search(text)
+    match = re.search(_TOML_POSITION, text)
     if match is None or match.group(1) is None:
         line = block.end_line
-        detail = _TOML_POSITION.sub("", text)
+        detail = re.sub(_TOML_POSITION, "", text)
     else:
         line = block.start_line + int(match.group(1))
-        detail = f"{text[: match.start()]} (column {match.group(2)})"
+        column = int(match.group(2)) + len("# ")  # the script's column, past the prefix
+        detail = f"{text[: match.start()]} (column {column})"
     return ScriptError(f"invalid TOML: {detail}", path=path, line=line)
 
 
@@ -190,14 +196,32 @@ def read_metadata(path: str | Path) -> tuple[dict[str, object], Block]:
         raise _toml_error(exc, block, path) from None
 
 
-def has_script_block(path: str | Path) -> bool:
-    """Cheaply tell whether a file has a line opening a ``# /// script`` block."""
+def _read_bytes(path: str | Path) -> bytes:
+    """Read a whole file; os.read skips the buffered-file set-up ``open`` pays per file."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        chunks = []
+        while chunk := os.read(descriptor, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
+def has_script_block(path: str | Path) -> bool:
+    """Cheaply tell whether a file has a line that is exactly ``# /// script``."""
+    try:
+        data = _read_bytes(path).removeprefix(_BOM)
     except OSError:
         return False
-    return data.startswith(b"# /// script") or b"\n# /// script" in data or b"\r# /// script" in data
+    opening = b"# /// script"
+    found = data.find(opening)
+    while found != -1:
+        after = found + len(opening)
+        if (found == 0 or data[found - 1] in b"\r\n") and data[after : after + 1] in b"\r\n":
+            return True
+        found = data.find(opening, after)
+    return False
 
 
 def _walk(folder: str) -> Iterator[str]:

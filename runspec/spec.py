@@ -146,7 +146,7 @@ class Runspec:
     @property
     def config_dir(self) -> Path:
         """The recipe's config folder, absolute."""
-        return Path(os.path.normpath(self.script_path.parent / self.config.dir))
+        return Path(os.path.normpath(self.script_path.parent / str(self.config.dir)))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form printed by ``runspec show --json``."""
@@ -171,7 +171,8 @@ class Runspec:
             "config_dir": str(self.config_dir),
         }
         if self.dependencies is not None:
-            data["dependencies"] = list(self.dependencies)
+            depends = self.dependencies
+            data["dependencies"] = list(depends) if isinstance(depends, tuple) else depends
         if self.requires_python is not None:
             data["requires_python"] = self.requires_python
         return data
@@ -183,7 +184,7 @@ def _read(path: str | Path) -> tuple[Runspec, Mapping[str, Any], Block]:
         return Runspec.from_metadata(metadata, path), metadata, block
     except SpecError as exc:
         lines = key_lines(block.content)
-        line = line_of(lines, tuple((exc.key or "").split(".")))
+        line = line_of(lines, tuple((exc.key or ".".join(_TABLE)).split(".")))
         exc.path, exc.line = path, block.start_line + (line or 0)
         raise
 
@@ -240,11 +241,13 @@ class _Checker:
     def __init__(self, path: str | Path, block: Block) -> None:
         self.path = path
         self.block = block
-        self.lines = key_lines(block.content)
+        self.lines: dict[tuple[str, ...], int] | None = None
         self.problems: list[Problem] = []
 
     def report(self, keys: tuple[str, ...], message: str, severity: str = "error") -> None:
         """Record a problem at the line where ``tool.runspec.<keys>`` is written."""
+        if self.lines is None:  # only located when there is a problem: the scan is not free
+            self.lines = key_lines(self.block.content)
         offset = line_of(self.lines, _TABLE + keys) or 0
         key = ".".join(_TABLE + keys) if keys else None
         line = self.block.start_line + offset
@@ -268,11 +271,11 @@ class _Checker:
         return sorted(self.problems, key=lambda p: p.line or 0)
 
     def _check_table(self, keys: tuple[str, ...], table: Mapping[str, Any]) -> None:
-        import difflib
-
         known = _KEYS[keys]
         for name, value in table.items():
             if name not in known:
+                import difflib  # costly to import; only needed for a misspelt key
+
                 close = difflib.get_close_matches(name, known, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(known)
                 self.report((*keys, name), f"unknown key ({hint})")
@@ -284,11 +287,10 @@ class _Checker:
         resources, env = spec.get("resources", {}), spec.get("env", {})
         if _is(run, dict):
             self._check_launch(run.get("launch"))
-        if _is(config, dict) and isinstance(config.get("format"), str):
-            if config["format"] not in FORMATS:
-                choices = ", ".join(FORMATS)
-                message = f"unknown format {config['format']!r} (expected one of: {choices})"
-                self.report(("config", "format"), message)
+        fmt = config.get("format") if _is(config, dict) else None
+        if isinstance(fmt, str) and fmt not in FORMATS:
+            message = f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})"
+            self.report(("config", "format"), message)
         if _is(resources, dict):
             self._check_count(resources, "nodes", 1, "must be at least 1")
             self._check_count(resources, "gpus_per_node", 0, "must not be negative")
@@ -308,7 +310,7 @@ class _Checker:
 
     def _check_count(self, table: Mapping[str, Any], name: str, low: int, rule: str) -> None:
         value = table.get(name)
-        if _is(value, int) and value < low:
+        if isinstance(value, int) and not isinstance(value, bool) and value < low:
             self.report(("resources", name), f"{rule} (got {value!r})")
 
     def _check_env(self, env: Mapping[str, Any]) -> None:
@@ -317,4 +319,3 @@ class _Checker:
                 self.report(("env", name), "not a valid environment variable name")
             elif not isinstance(value, str):
                 self.report(("env", name), f"must be a string (got {value!r})")
-

@@ -37,16 +37,18 @@ import os
 import random
 
 
-def fit(steps: int, lr: float, seed: int, slope: float, intercept: float) -> tuple[float, float, float]:
+def fit(
+    steps: int, lr: float, seed: int, slope: float, intercept: float
+) -> tuple[float, float, float]:
     """Fit a line to noisy samples of ``slope * x + intercept``; return (a, b, final loss)."""
     rng = random.Random(seed)
     xs = [rng.uniform(-1.0, 1.0) for _ in range(64)]
     ys = [slope * x + intercept + rng.gauss(0.0, 0.01) for x in xs]
     a = b = loss = 0.0
     for step in range(1, steps + 1):
-        errors = [a * x + b - y for x, y in zip(xs, ys)]
+        errors = [a * x + b - y for x, y in zip(xs, ys, strict=True)]
         loss = sum(e * e for e in errors) / len(errors)
-        a -= lr * 2 * sum(e * x for e, x in zip(errors, xs)) / len(xs)
+        a -= lr * 2 * sum(e * x for e, x in zip(errors, xs, strict=True)) / len(xs)
         b -= lr * 2 * sum(errors) / len(xs)
         if step % max(1, steps // 5) == 0:
             print(f"step {step:4d}  loss {loss:.6f}", flush=True)

@@ -1,0 +1,151 @@
+"""Discovery: ``runspec list`` over 10,000 files against ``grep -rl '^# /// script'``.
+
+Generates a tree of .py files in a temporary folder (by default 10,000, of which 1,000 are
+recipes with a valid block and the rest ordinary Python of about the same size), checks
+that both commands find exactly the recipes, then times them interleaved and prints the
+median of the per-round ratios. Target: a ratio of at most 2.
+
+    python benchmarks/discovery.py [--files 10000] [--recipes 1000] [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET = 2.0
+
+RECIPE = '''\
+# /// script
+# requires-python = ">=3.10"
+# dependencies = ["numpy>=1.26"]
+#
+# [tool.runspec]
+# schema = "1"
+# name = "bench/recipe-{n:05d}"
+# image = "nvcr.io/nvidia/pytorch:25.12-py3"
+#
+# [tool.runspec.run]
+# launch = "torchrun"
+#
+# [tool.runspec.resources]
+# nodes = {nodes}
+# gpus_per_node = 8
+# ///
+"""Benchmark recipe {n}."""
+'''
+
+CODE = '''\
+"""Module {n}: ordinary code that happens to mention # /// script in a string."""
+
+from __future__ import annotations
+
+import math
+
+NOTE = "a PEP 723 block starts with '# /// script' on its own line"
+
+
+def step_{n}(values: list[float], rate: float = 0.1) -> list[float]:
+    """Scale and shift the values; nothing runspec cares about."""
+    total = sum(values) or 1.0
+    return [math.tanh(rate * value / total) for value in values]
+
+
+class Model{n}:
+    """A small class so the file has the shape of real code."""
+
+    def __init__(self, width: int = {n}) -> None:
+        self.width = width
+        self.weights = [0.0] * width
+
+    def forward(self, values: list[float]) -> list[float]:
+        return step_{n}(values)
+'''
+
+
+def generate(root: Path, files: int, recipes: int) -> None:
+    """Write ``files`` .py files under ``root`` in nested folders; every k-th is a recipe."""
+    every = files // recipes
+    for n in range(files):
+        folder = root / f"pkg{n // 1000:02d}" / f"sub{(n // 100) % 10}"
+        folder.mkdir(parents=True, exist_ok=True)
+        if n % every == 0:
+            text = RECIPE.format(n=n, nodes=1 + n % 4) + CODE.format(n=n)
+        else:
+            text = CODE.format(n=n)
+        (folder / f"mod_{n:05d}.py").write_text(text, encoding="utf-8")
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def verify(tree: Path, env: dict[str, str], recipes: int) -> None:
+    """Both commands must find exactly the recipes, or the comparison means nothing."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "runspec", "list", "--json", str(tree)],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    grepped = subprocess.run(
+        ["grep", "-rl", "^# /// script", str(tree)], capture_output=True, text=True, check=True
+    )
+    found = len(json.loads(listed.stdout)), len(grepped.stdout.splitlines())
+    if found != (recipes, recipes):
+        raise SystemExit(f"expected {recipes} recipes, runspec/grep found {found}")
+
+
+def _ms(times: list[float]) -> str:
+    return f"{statistics.median(times) * 1000:.0f} ms"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--recipes", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    if shutil.which("grep") is None:
+        raise SystemExit("needs grep on PATH")
+
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "runspec"], cwd=REPO, check=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C"}
+    with tempfile.TemporaryDirectory(prefix="runspec-discovery-") as tmp:
+        tree = Path(tmp)
+        generate(tree, args.files, args.recipes)
+        verify(tree, env, args.recipes)
+        runspec_cmd = [sys.executable, "-m", "runspec", "list", str(tree)]
+        grep_cmd = ["grep", "-rl", "^# /// script", str(tree)]
+        timed(runspec_cmd, env)  # warm the file cache; not measured
+        timed(grep_cmd, env)
+        runspec_times, grep_times, ratios = [], [], []
+        for round_ in range(args.rounds):
+            if round_ % 2:
+                grep_time, runspec_time = timed(grep_cmd, env), timed(runspec_cmd, env)
+            else:
+                runspec_time, grep_time = timed(runspec_cmd, env), timed(grep_cmd, env)
+            runspec_times.append(runspec_time)
+            grep_times.append(grep_time)
+            ratios.append(runspec_time / grep_time)
+
+    ratio = statistics.median(ratios)
+    verdict = "met" if ratio <= TARGET else "MISSED"
+    print(f"tree:    {args.files} .py files, {args.recipes} recipes, {args.rounds} rounds")
+    print(f"grep:    median {_ms(grep_times)}  (grep -rl '^# /// script' TREE)")
+    print(f"runspec: median {_ms(runspec_times)}  (python -m runspec list TREE)")
+    print(f"ratio:   median of round ratios {ratio:.2f} (target <= {TARGET}: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,233 @@
+"""Where jobs run: dispatch on the profile's ``executor``.
+
+``local`` (the default) and ``slurm`` are built in. Any other executor belongs to
+the nemo-run extra (``runspec_extras.nemo_run_executors``); while that is not
+installed, asking for one is an error that names the extra.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ._masking import masked, masked_tree
+from .errors import MissingExtraError, PipelineError
+from .job import Job, new_job_dir, timestamp, write_record
+
+if TYPE_CHECKING:
+    from .pipeline import PipelineResult
+
+__all__ = [
+    "CORE_EXECUTORS",
+    "RunOptions",
+    "StepArguments",
+    "dry_run",
+    "dry_run_pipe",
+    "job_dir_for",
+    "parse_steps",
+    "run",
+    "run_pipe",
+]
+
+CORE_EXECUTORS = ("local", "slurm")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run was asked for: runspec's argv, the script's own arguments, and switches."""
+
+    argv: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    detached: bool = False
+    prefix: bool = False
+
+
+@dataclass(frozen=True)
+class StepArguments:
+    """One step of ``runspec pipe``: ``SCRIPT [-c CONFIG] [OVERRIDE...] [-- ARGS...]``."""
+
+    script: str
+    config: str | None = None
+    overrides: tuple[str, ...] = ()
+    script_args: tuple[str, ...] = ()
+
+
+def extra_executor(name: str) -> ModuleType:
+    """The module running executor ``name`` from the nemo-run extra, or a clear error."""
+    import importlib
+
+    try:
+        # The extras are a separate, optional package: imported by name, never vendored.
+        return importlib.import_module("runspec_extras.nemo_run_executors")
+    except ImportError:
+        message = f"executor {name!r} needs the nemo-run extra: pip install 'runspec[nemo-run]'"
+        raise MissingExtraError(message, key="executor") from None
+
+
+def job_dir_for(name: str, *, create: bool = True) -> Callable[[Mapping[str, Any]], Path]:
+    """The ``job_dir`` callable for :func:`runspec.job.assemble`, by executor.
+
+    Local jobs: ``<job_dir or .runspec/jobs>/<timestamp>-<name>/``. Slurm jobs:
+    ``<job_dir or remote_job_dir or ~/.runspec/jobs>/<name>/<timestamp>/``.
+    """
+
+    def make(env: Mapping[str, Any]) -> Path:
+        executor = str(env.get("executor", "local"))
+        if executor not in CORE_EXECUTORS:
+            extra_executor(executor)
+        if executor == "slurm":
+            base = env.get("job_dir") or env.get("remote_job_dir") or "~/.runspec/jobs"
+            parent, leaf = Path(str(base)).expanduser().absolute() / name, timestamp()
+        else:
+            base = env.get("job_dir") or os.path.join(".runspec", "jobs")
+            parent, leaf = Path(str(base)).expanduser().absolute(), f"{timestamp()}-{name}"
+        return new_job_dir(parent, leaf) if create else parent / leaf
+
+    return make
+
+
+def run(job: Job, options: RunOptions) -> int:
+    """Run one job on its executor and return the exit code to leave with."""
+    if job.executor == "local":
+        return _run_local(job, options)
+    if job.executor == "slurm":
+        from .slurm import run_slurm
+
+        return run_slurm(job, argv=options.argv, args=options.args, detached=options.detached)
+    code: int = extra_executor(job.executor).run(job, options)
+    return code
+
+
+def _run_local(job: Job, options: RunOptions) -> int:
+    from .local import run_local
+
+    write_record(job, options.argv, job_id=str(os.getpid()))
+    result = run_local(job, options.args)
+    write_record(job, options.argv, job_id=str(os.getpid()), exit_code=result.exit_code)
+    if result.exit_code:
+        print(f"runspec: {_single_failure(job, result)}", file=sys.stderr)
+    return result.exit_code
+
+
+def _single_failure(job: Job, result: PipelineResult) -> str:
+    """Say how a one-step run ended, naming the job rather than a pipeline step."""
+    if result.failed is None:
+        return result.describe()
+    code = result.failed.returncode
+    if code < 0:
+        import signal
+
+        return f"{job.name} was killed by {signal.Signals(-code).name}"
+    return f"{job.name} failed with exit code {code}"
+
+
+def dry_run(job: Job, options: RunOptions) -> str:
+    """What ``run --dry-run`` prints: the job config and the exact command; nothing is written."""
+    if job.executor == "slurm":
+        from .slurm import dry_run_slurm
+
+        return dry_run_slurm(job, args=options.args)
+    if job.executor != "local":
+        return str(extra_executor(job.executor).dry_run(job, options))
+    return _dry_run_local([job], [options.args])
+
+
+def _dry_run_local(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> str:
+    from .job import config_text
+    from .local import local_launch
+    from .pipeline import Step, render_shell
+
+    parts, steps = [], []
+    for job, args in zip(jobs, step_args, strict=True):
+        launch = local_launch(job, args)
+        where = job.dir / "config.json" if job.dir else job.config_path
+        shown = config_text(masked_tree(job.config))
+        parts.append(f"# job config of {job.name}: {where}\n{shown}")
+        parts += [f"# note: {note}\n" for note in launch.notes]
+        env = masked(launch.step.env) if launch.step.env is not None else None
+        steps.append(Step.create(launch.step.name, launch.step.argv, env, launch.step.cwd))
+    parts.append("# command\n" + render_shell(steps) + "\n")
+    return "".join(parts)
+
+
+def parse_steps(tokens: Sequence[str]) -> list[StepArguments]:
+    """Split ``runspec pipe`` arguments at ``+`` into steps."""
+    groups: list[list[str]] = [[]]
+    for token in tokens:
+        if token == "+":
+            groups.append([])
+        else:
+            groups[-1].append(token)
+    if groups == [[]]:
+        raise PipelineError("pipe: give at least one step (SCRIPT [-c CONFIG] [OVERRIDE...])")
+    return [_parse_step(group, index) for index, group in enumerate(groups, start=1)]
+
+
+def _parse_step(tokens: list[str], index: int) -> StepArguments:
+    if not tokens or tokens[0].startswith("-"):
+        raise PipelineError(f"pipe: step {index} must start with a script (got {tokens[:1]})")
+    config: str | None = None
+    overrides: list[str] = []
+    rest = tokens[1:]
+    while rest:
+        token = rest.pop(0)
+        if token == "--":
+            return StepArguments(tokens[0], config, tuple(overrides), tuple(rest))
+        if token in ("-c", "--config"):
+            if not rest:
+                raise PipelineError(f"pipe: step {index}: {token} needs a config name or path")
+            config = rest.pop(0)
+        elif token.startswith("--config="):
+            config = token.partition("=")[2]
+        else:
+            overrides.append(token)
+    return StepArguments(tokens[0], config, tuple(overrides))
+
+
+def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: RunOptions) -> int:
+    """Run jobs joined by pipes on their (common) executor; return the exit code."""
+    executor = _common_executor(jobs)
+    if executor == "slurm":
+        from .slurm import run_slurm_pipeline
+
+        return run_slurm_pipeline(jobs, argv=options.argv, step_args=step_args)
+    if executor != "local":
+        code: int = extra_executor(executor).run_pipe(jobs, step_args, options)
+        return code
+    from .local import local_launch, run_steps
+
+    launches = [local_launch(job, args) for job, args in zip(jobs, step_args, strict=True)]
+    for job in jobs:
+        write_record(job, options.argv, job_id=str(os.getpid()))
+    result = run_steps(jobs, launches, prefix=options.prefix)
+    if result.exit_code:
+        print(f"runspec: {result.describe()}", file=sys.stderr)
+    return result.exit_code
+
+
+def dry_run_pipe(
+    jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: RunOptions
+) -> str:
+    """What ``pipe --dry-run`` prints for the executor of the steps."""
+    executor = _common_executor(jobs)
+    if executor == "slurm":
+        from .slurm import dry_run_slurm_pipeline
+
+        return dry_run_slurm_pipeline(jobs, step_args=step_args)
+    if executor != "local":
+        return str(extra_executor(executor).dry_run_pipe(jobs, step_args, options))
+    return _dry_run_local(jobs, step_args)
+
+
+def _common_executor(jobs: Sequence[Job]) -> str:
+    executors = sorted({job.executor for job in jobs})
+    if len(executors) != 1:
+        raise PipelineError(
+            f"pipe: all steps must run on one executor (got {', '.join(executors)})"
+        )
+    return executors[0]

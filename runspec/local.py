@@ -1,0 +1,101 @@
+"""Running jobs on this machine: one recipe, or several joined by pipes.
+
+A local run is a pipeline of one step. Each job gets a folder under
+``.runspec/jobs/<timestamp>-<name>/`` (or the profile's ``job_dir``) holding its
+config and a ``runspec.json`` record; the recipe runs with its environment from
+the recipe's ``[tool.runspec.env]`` and the profile's ``env_vars``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import template
+from .job import Job
+from .launch import program, torchrun_argv
+from .pipeline import PipelineResult, Step, run_pipeline
+
+__all__ = ["Launch", "local_launch", "run_local", "run_steps"]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How a job starts here: its pipeline step and notes worth telling the user."""
+
+    step: Step
+    notes: tuple[str, ...] = ()
+
+
+def _gpu_count() -> int:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([device for device in visible.split(",") if device.strip()])
+    import glob
+
+    return len(glob.glob("/dev/nvidia[0-9]*"))
+
+
+def _nproc(job: Job) -> tuple[int, str]:
+    key = ("run", "env", "gpus_per_node")
+    explicit = job.profile is not None and "gpus_per_node" in job.profile.values
+    explicit = explicit or any(override.path == key for override in job.overrides)
+    count = job.env.get("gpus_per_node", job.spec.resources.gpus_per_node)
+    if explicit:
+        return int(count), "from the profile or an override"
+    if _gpu_count() > 0:
+        return int(count), "the recipe's gpus_per_node"
+    return 1, f"no GPUs found here; the recipe asks for {count} per node"
+
+
+def _environment(job: Job) -> dict[str, str]:
+    env = dict(os.environ)
+    env["RUNSPEC_JOB_NAME"] = job.name
+    if job.dir is not None:
+        env["RUNSPEC_JOB_DIR"] = str(job.dir)
+        env["RUNSPEC_CONFIG"] = str(job.dir / "config.json")
+    recipe_env = template.resolve(dict(job.spec.env), job.config)
+    for values in (recipe_env, job.env.get("env_vars") or {}):
+        env.update({str(key): _text(value) for key, value in values.items()})
+    return env
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def local_launch(job: Job, args: Sequence[str] = ()) -> Launch:
+    """The step that runs ``job`` here, by its launch method, and notes about choices made."""
+    config = str(job.dir / "config.json") if job.dir else str(job.config_path)
+    spec, notes = job.spec, []
+    if spec.run.launcher == "torchrun":
+        count, why = _nproc(job)
+        notes.append(f"torchrun with {count} process(es) ({why})")
+        torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone")
+        argv = torchrun_argv(
+            spec, config, args, torchrun=(*torchrun, f"--nproc-per-node={count}"),
+            namespace=job.config,
+        )  # fmt: skip
+    else:
+        argv = program(spec, config, args, python=sys.executable, namespace=job.config)
+    return Launch(Step.create(job.name, argv, _environment(job)), tuple(notes))
+
+
+def run_steps(jobs: Sequence[Job], launches: Sequence[Launch], *, prefix: bool) -> PipelineResult:
+    """Write each job's config, then run the steps joined by pipes and wait for all."""
+    for job in jobs:
+        if job.dir is not None:
+            job.write_config()
+    return run_pipeline([launch.step for launch in launches], prefix_stderr=prefix)
+
+
+def run_local(job: Job, args: Sequence[str] = ()) -> PipelineResult:
+    """Run one job here and return how it ended."""
+    launch = local_launch(job, args)
+    for note in launch.notes:
+        print(f"runspec: {note}", file=sys.stderr)
+    return run_steps([job], [launch], prefix=False)

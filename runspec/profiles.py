@@ -1,0 +1,650 @@
+"""Execution profiles: finding and reading ``env.toml``, resolving ``extends`` chains.
+
+An env.toml holds profiles (top-level tables) and a few reserved settings sections.
+A profile may extend another one; resolving it merges the chain, root first, and
+checks the types of the keys runspec itself reads. Errors are raised only when the
+profile in question is resolved, so one broken profile never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ._merge import deep_merge
+from ._toml import TOMLDecodeError, loads
+from .errors import Problem, ProfileError
+
+__all__ = [
+    "KNOWN_KEYS",
+    "RESERVED",
+    "EnvFile",
+    "Profile",
+    "check_env_file",
+    "find_env_file",
+    "listing_json",
+    "profile_json",
+    "render_listing",
+    "render_profile",
+]
+
+RESERVED = ("wandb", "cli", "cache", "artifacts")
+"""Top-level tables that hold settings, not profiles."""
+
+_ENV_VARS = "table of str, int, float or bool"
+
+KNOWN_KEYS: Mapping[str, str] = MappingProxyType(
+    {
+        "executor": "str",
+        "account": "str",
+        "partition": "str",
+        "nodes": "int >= 1",
+        "gpus_per_node": "int >= 0",
+        "ntasks_per_node": "int >= 1",
+        "cpus_per_task": "int >= 1",
+        "mem": "str or int",
+        "time": "str or int",
+        "qos": "str",
+        "constraint": "str",
+        "exclusive": "bool",
+        "container_image": "str",
+        "mounts": "list of str",
+        "container_workdir": "str",
+        "env_vars": _ENV_VARS,
+        "job_dir": "str",
+        "remote_job_dir": "str",
+        "sbatch": "table",
+        "srun_args": "list of str",
+        "setup": "str or list of str",
+        "code": "'snapshot' or 'live'",
+        "extends": "str",
+    }
+)
+"""The profile keys runspec reads, each with the type its value must have."""
+
+
+def _is_int(value: Any, low: int | None = None) -> bool:
+    # bool is a subclass of int, but `nodes = true` is a mistake, not 1 node
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    return low is None or value >= low
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _is_env_value(value: Any) -> bool:
+    return isinstance(value, (str, int, float))  # bool is an int
+
+
+_CHECKS: Mapping[str, Callable[[Any], bool]] = {
+    "str": lambda value: isinstance(value, str),
+    "int >= 1": lambda value: _is_int(value, 1),
+    "int >= 0": lambda value: _is_int(value, 0),
+    "str or int": lambda value: isinstance(value, str) or _is_int(value),
+    "bool": lambda value: isinstance(value, bool),
+    "list of str": _is_str_list,
+    "str or list of str": lambda value: isinstance(value, str) or _is_str_list(value),
+    "table": lambda value: isinstance(value, Mapping),
+    _ENV_VARS: lambda value: isinstance(value, Mapping),
+    "'snapshot' or 'live'": lambda value: value in ("snapshot", "live"),
+}
+
+
+# --- finding the file -------------------------------------------------------------
+
+
+def find_env_file(
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Path | None:
+    """Return the env.toml to use, or None when there is none.
+
+    First hit wins: ``explicit`` (``--env-file``; must exist), ``$RUNSPEC_ENV_FILE``
+    (must exist), ``env.toml`` in ``cwd`` or a parent up to the project root (the first
+    folder holding ``pyproject.toml`` or ``.git``; without one, up to the filesystem
+    root), then ``$XDG_CONFIG_HOME/runspec/env.toml`` or ``$HOME/.config/runspec/env.toml``.
+    """
+    env = os.environ if environ is None else environ
+    here = Path.cwd() if cwd is None else Path(cwd)
+    if explicit is not None:
+        return _must_exist(here / explicit, "")
+    if env.get("RUNSPEC_ENV_FILE"):
+        return _must_exist(here / env["RUNSPEC_ENV_FILE"], " (from RUNSPEC_ENV_FILE)")
+    for folder in (here, *here.parents):
+        if (folder / "env.toml").is_file():
+            return folder / "env.toml"
+        if (folder / "pyproject.toml").exists() or (folder / ".git").exists():
+            break
+    user = _user_env_file(env)
+    return user if user is not None and user.is_file() else None
+
+
+def _must_exist(path: Path, source: str) -> Path:
+    if not path.is_file():
+        raise ProfileError(f"no such env file{source}", path=path)
+    return path
+
+
+def _user_env_file(env: Mapping[str, str]) -> Path | None:
+    config_home = env.get("XDG_CONFIG_HOME", "")
+    if os.path.isabs(config_home):  # the XDG spec says to ignore relative values
+        return Path(config_home, "runspec", "env.toml")
+    home = env.get("HOME")
+    return Path(home, ".config", "runspec", "env.toml") if home else None
+
+
+# --- locating keys in the text ----------------------------------------------------
+
+_BARE_KEY = r"[A-Za-z0-9_-]+"
+_ONE_KEY = rf"(?:{_BARE_KEY}|\"(?:[^\"\\]|\\.)*\"|'[^'\n]*')"
+_DOTTED_KEY = rf"{_ONE_KEY}(?:[ \t]*\.[ \t]*{_ONE_KEY})*"
+_HEADER = re.compile(rf"[ \t]*(\[\[?)[ \t]*({_DOTTED_KEY})[ \t]*\]")
+_KEY_LINE = re.compile(rf"[ \t]*({_DOTTED_KEY})[ \t]*=")
+
+
+def _split_key(dotted: str) -> tuple[str, ...] | None:
+    if '"' not in dotted and "'" not in dotted:
+        return tuple(part.strip() for part in dotted.split("."))
+    try:  # quoted parts may hold dots and escapes: the TOML parser splits them right
+        node: Any = loads(f"{dotted} = 0")
+    except TOMLDecodeError:
+        return None
+    parts: list[str] = []
+    while isinstance(node, dict) and len(node) == 1:
+        ((key, node),) = node.items()
+        parts.append(key)
+    return tuple(parts)
+
+
+def _string_end(text: str, start: int) -> int:
+    quote, index = text[start], start + 1
+    while index < len(text):
+        if quote == '"' and text[index] == "\\":
+            index += 2
+        elif text[index] == quote:
+            return index + 1
+        else:
+            index += 1
+    return len(text)
+
+
+def _long_string_end(text: str, start: int, quote: str) -> int:
+    index = start
+    while index < len(text):
+        if quote == '"""' and text[index] == "\\":
+            index += 2
+        elif text.startswith(quote, index):
+            end = index + 3
+            while end < len(text) and end < index + 5 and text[end] == quote[0]:
+                end += 1
+            return end
+        else:
+            index += 1
+    return -1
+
+
+def _scan(text: str, quote: str | None, depth: int) -> tuple[str | None, int]:
+    """Follow one line's multi-line strings and brackets; return the state after it."""
+    index = 0
+    while index < len(text):
+        if quote is not None:
+            end = _long_string_end(text, index, quote)
+            if end < 0:
+                return quote, depth
+            index, quote = end, None
+        elif text[index] == "#":
+            break
+        elif text.startswith(('"""', "'''"), index):
+            quote, index = text[index : index + 3], index + 3
+        elif text[index] in "\"'":
+            index = _string_end(text, index)
+        else:
+            depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(text[index], 0)
+            index += 1
+    return quote, depth
+
+
+def _locate_keys(text: str) -> dict[tuple[str, ...], int]:
+    """Map key paths (table headers and ``key =`` lines) to the line first defining them.
+
+    TOML parsers give no positions, so this follows the text: statements are only
+    looked for where no multi-line string, array or inline table is open.
+    """
+    found: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] | None = ()
+    quote: str | None = None
+    depth = 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        rest = line
+        if quote is None and depth <= 0:
+            header = _HEADER.match(line)
+            key_line = None if header else _KEY_LINE.match(line)
+            if header:
+                path = _split_key(header.group(2))
+                table = path if header.group(1) == "[" else None
+                if path:
+                    found.setdefault(path, number)
+                continue
+            if key_line:
+                path = _split_key(key_line.group(1))
+                if path and table is not None:
+                    for size in range(1, len(path) + 1):
+                        found.setdefault(table + path[:size], number)
+                rest = line[key_line.end() :]
+        quote, depth = _scan(rest, quote, max(depth, 0))
+    return found
+
+
+# --- showing values -----------------------------------------------------------------
+
+
+def _toml_string(text: str) -> str:
+    escapes = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+    out = []
+    for char in text:
+        if char in escapes:
+            out.append(escapes[char])
+        elif ord(char) < 0x20 or char in "\x7f\x85\u2028\u2029":  # controls, line breaks
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(_BARE_KEY, key) else _toml_string(key)
+
+
+def _toml_value(value: Any) -> str:
+    """Render a value as TOML (inline tables and arrays for nested values)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, (int, float)):  # repr gives TOML's own nan, inf and -inf too
+        return repr(value)
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if hasattr(value, "isoformat"):  # TOML dates and times
+        return str(value.isoformat())
+    return _toml_string(str(value))
+
+
+def _show(value: Any) -> str:
+    """A value as error messages quote it: ``'x'``, ``3``, ``true``, ``["a", 1]``."""
+    return repr(value) if isinstance(value, str) else _toml_value(value)
+
+
+def _plain(value: Any) -> Any:
+    """Return a JSON-ready copy (tables become dicts, dates become ISO strings)."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, (str, int, float)) or value is None:
+        return value
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+# --- profiles -----------------------------------------------------------------------
+
+
+def _leaves(table: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for key, value in table.items():
+        if isinstance(value, Mapping) and value:
+            yield from _leaves(value, (*prefix, key))
+        else:
+            yield (*prefix, key)
+
+
+def _holds(table: Mapping[str, Any], path: tuple[str, ...]) -> bool:
+    node: Any = table
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A resolved profile: its ``extends`` chain merged, root first, ``extends`` dropped."""
+
+    name: str
+    values: Mapping[str, Any]
+    origins: Mapping[str, str]
+    """Top-level key -> the profile that wrote it (the nearest one, for merged tables)."""
+    chain: tuple[str, ...]
+    """The profile, its parent, its grandparent, ... (``("prod", "dev", "base")``)."""
+    path: Path
+    leaf_origins: Mapping[tuple[str, ...], str]
+    """Every leaf key path (``("env_vars", "NCCL_DEBUG")``) -> the profile that wrote it."""
+
+    @classmethod
+    def from_chain(cls, chain: Sequence[tuple[str, Mapping[str, Any]]], path: Path) -> Profile:
+        """Merge ``(name, own table)`` pairs given child first, root ancestor last."""
+        values: dict[str, Any] = {}
+        for _, table in reversed(chain):
+            values = deep_merge(values, {k: v for k, v in table.items() if k != "extends"})
+
+        def origin(key_path: tuple[str, ...]) -> str:
+            return next(name for name, table in chain if _holds(table, key_path))
+
+        return cls(
+            name=chain[0][0],
+            values=MappingProxyType(values),
+            origins=MappingProxyType({key: origin((key,)) for key in values}),
+            chain=tuple(name for name, _ in chain),
+            path=path,
+            leaf_origins=MappingProxyType({leaf: origin(leaf) for leaf in _leaves(values)}),
+        )
+
+    @property
+    def executor(self) -> str:
+        """The executor to run with; ``"local"`` when the profile sets none."""
+        return str(self.values.get("executor", "local"))
+
+
+@dataclass(frozen=True)
+class EnvFile:
+    """A parsed env.toml: its path, its data and where each key was written."""
+
+    path: Path
+    data: Mapping[str, Any]
+    key_lines: Mapping[tuple[str, ...], int]
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> EnvFile:
+        """Read and parse the env.toml at ``path``; any failure is a :class:`ProfileError`."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as error:
+            raise ProfileError(
+                f"cannot read env file: {error.strerror or error}", path=path
+            ) from error
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            line = raw[: error.start].count(b"\n") + 1
+            bad = raw[error.start]
+            raise ProfileError(
+                f"not UTF-8 text (byte 0x{bad:02x})", path=path, line=line
+            ) from error
+        return cls.from_text(text, path)
+
+    @classmethod
+    def from_text(cls, text: str, path: str | os.PathLike[str]) -> EnvFile:
+        """Parse env.toml ``text``; ``path`` is where it is said to come from."""
+        path = Path(path)
+        try:
+            data = loads(text)
+        except TOMLDecodeError as error:
+            raise _toml_error(error, text, path) from error
+        except RecursionError as error:
+            raise ProfileError("invalid TOML: nested too deeply", path=path) from error
+        return cls(path, MappingProxyType(data), MappingProxyType(_locate_keys(text)))
+
+    @property
+    def profile_names(self) -> tuple[str, ...]:
+        """The profiles (top-level tables that are not reserved), in file order."""
+        return tuple(
+            name
+            for name, value in self.data.items()
+            if isinstance(value, Mapping) and name not in RESERVED
+        )
+
+    def line_of(self, key_path: tuple[str, ...]) -> int | None:
+        """The line defining ``key_path``, else its nearest enclosing table's, else None."""
+        for size in range(len(key_path), 0, -1):
+            line = self.key_lines.get(key_path[:size])
+            if line is not None:
+                return line
+        return None
+
+    def section(self, name: str) -> Mapping[str, Any]:
+        """The reserved settings section ``name`` (empty when the file has none)."""
+        if name not in RESERVED:
+            raise ValueError(f"{name!r} is not a reserved section ({', '.join(RESERVED)})")
+        value = self.data.get(name, {})
+        if not isinstance(value, Mapping):
+            raise self._error(f"must be a table (got {_show(value)})", (name,), name)
+        return MappingProxyType(value)
+
+    def extends_of(self, name: str) -> str | None:
+        """The profile ``name`` extends, or None; raises if ``name`` is no profile."""
+        self._check_name(name)
+        return self._parent(name)
+
+    def resolve(self, name: str) -> Profile:
+        """Resolve profile ``name``: follow ``extends``, check types, merge."""
+        chain = self._chain(name)
+        for member in reversed(chain):
+            errors = self._type_errors(member)
+            if errors:
+                raise errors[0]
+        return Profile.from_chain([(member, self.data[member]) for member in chain], self.path)
+
+    # -- private helpers (check_env_file uses them too) --
+
+    def _error(self, message: str, key_path: tuple[str, ...], key: str | None) -> ProfileError:
+        return ProfileError(message, path=self.path, line=self.line_of(key_path), key=key)
+
+    def _check_name(self, name: str) -> None:
+        if name in RESERVED:
+            raise self._error(f"{name!r} is a reserved section, not a profile", (name,), None)
+        if name not in self.profile_names:
+            known = ", ".join(self.profile_names) or "none"
+            raise ProfileError(f"unknown profile {name!r} (known: {known})", path=self.path)
+
+    def _parent(self, name: str) -> str | None:
+        parent = self.data[name].get("extends")
+        if parent is not None and not isinstance(parent, str):
+            raise self._extends_error(name, f"must be a string (got {_show(parent)})")
+        return parent
+
+    def _extends_error(self, name: str, message: str) -> ProfileError:
+        return self._error(message, (name, "extends"), f"[{name}].extends")
+
+    def _chain(self, name: str) -> tuple[str, ...]:
+        self._check_name(name)
+        chain = [name]
+        while (parent := self._parent(chain[-1])) is not None:
+            child = chain[-1]
+            if parent in RESERVED:
+                raise self._extends_error(child, f"{parent!r} is a reserved section, not a profile")
+            if parent not in self.profile_names:
+                walk = " -> ".join((*chain, parent))
+                raise self._extends_error(child, f"unknown profile {parent!r} (chain: {walk})")
+            if parent in chain:
+                cycle = " -> ".join((*chain[chain.index(parent) :], parent))
+                raise self._extends_error(parent, f"cycle {cycle}")
+            chain.append(parent)
+        return tuple(chain)
+
+    def _type_errors(self, name: str) -> list[ProfileError]:
+        errors = []
+        for key, value in self.data[name].items():
+            kind = KNOWN_KEYS.get(key)
+            if kind is None or key == "extends":
+                continue
+            if not _CHECKS[kind](value):
+                errors.append(self._key_error(name, (key,), f"must be {kind} (got {_show(value)})"))
+            elif kind == _ENV_VARS:
+                errors.extend(
+                    self._key_error(
+                        name, (key, var), f"must be str, int, float or bool (got {_show(item)})"
+                    )
+                    for var, item in value.items()
+                    if not _is_env_value(item)
+                )
+        return errors
+
+    def _key_error(self, name: str, key_path: tuple[str, ...], message: str) -> ProfileError:
+        dotted = ".".join(_toml_key(part) for part in key_path)
+        return self._error(message, (name, *key_path), f"[{name}].{dotted}")
+
+
+def _toml_error(error: TOMLDecodeError, text: str, path: Path) -> ProfileError:
+    message = str(getattr(error, "msg", "") or error)
+    line: int | None = getattr(error, "lineno", None)
+    column: int | None = getattr(error, "colno", None)
+    at = re.search(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\Z", message)
+    if at:
+        message = message[: at.start()]
+    if line is None:  # before Python 3.14, tomllib puts the place in the message only
+        if at and at.group(1):
+            line, column = int(at.group(1)), int(at.group(2))
+        else:  # at the end of the document
+            line, column = text.count("\n") + 1, len(text) - text.rfind("\n")
+    where = f" (column {column})" if column else ""
+    return ProfileError(f"invalid TOML: {message}{where}", path=path, line=line)
+
+
+# --- checking -----------------------------------------------------------------------
+
+
+def check_env_file(envfile: EnvFile) -> list[Problem]:
+    """Every problem in ``envfile``, in file order: errors, then warnings per profile.
+
+    Each error is reported once, at the profile that wrote it (a profile broken only
+    because its parent is broken adds nothing). Unknown profile keys are warnings,
+    with the nearest known key suggested.
+    """
+    problems: list[Problem] = []
+    for name, value in envfile.data.items():
+        if name in RESERVED:
+            try:
+                envfile.section(name)
+            except ProfileError as error:
+                problems.append(Problem.from_error(error))
+        elif not isinstance(value, Mapping):
+            where = envfile.line_of((name,))
+            message = "not a table, so not a profile (ignored)"
+            problems.append(Problem("warning", message, envfile.path, where, name))
+        else:
+            problems.extend(_profile_problems(envfile, name))
+    return problems
+
+
+def _profile_problems(envfile: EnvFile, name: str) -> list[Problem]:
+    import difflib
+
+    problems = []
+    try:
+        envfile._chain(name)
+    except ProfileError as error:
+        if error.key == f"[{name}].extends":
+            problems.append(Problem.from_error(error))
+    problems.extend(Problem.from_error(error) for error in envfile._type_errors(name))
+    for key in envfile.data[name]:
+        if key in KNOWN_KEYS:
+            continue
+        close = difflib.get_close_matches(key, list(KNOWN_KEYS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        where = envfile.line_of((name, key))
+        label = f"[{name}].{_toml_key(key)}"
+        problems.append(Problem("warning", f"unknown key{hint}", envfile.path, where, label))
+    return problems
+
+
+# --- rendering for `runspec env` ------------------------------------------------------
+
+
+def _listing_rows(envfile: EnvFile) -> list[tuple[str, Any, str | None]]:
+    rows = []
+    for name in envfile.profile_names:
+        try:
+            envfile.resolve(name)
+            error = None
+        except ProfileError as failure:
+            error = str(failure)
+        rows.append((name, envfile.data[name].get("extends"), error))
+    return rows
+
+
+def render_listing(envfile: EnvFile | None) -> str:
+    """The env file used, then one row per profile: name, parent, and ``!`` + error if broken.
+
+    Ends with a newline, like every ``render_...`` function.
+    """
+    if envfile is None:
+        return "env file: none found\n"
+    lines = [f"env file: {envfile.path}"]
+    rows = _listing_rows(envfile)
+    width = max((len(name) for name, _, _ in rows), default=0)
+    parents = [
+        "" if parent is None else f"extends {parent if isinstance(parent, str) else _show(parent)}"
+        for _, parent, _ in rows
+    ]
+    parent_width = max((len(text) for text in parents), default=0)
+    for (name, _, error), parent in zip(rows, parents, strict=True):
+        row = f"{'!' if error else ' '} {name:<{width}}  {parent:<{parent_width}}"
+        lines.append(f"{row}  error: {error}" if error else row.rstrip())
+    if not rows:
+        lines.append("  (no profiles)")
+    sections = [name for name in RESERVED if name in envfile.data]
+    if sections:
+        lines.append("settings: " + ", ".join(sections))
+    return "\n".join(lines) + "\n"
+
+
+def listing_json(envfile: EnvFile | None) -> dict[str, Any]:
+    """The listing as JSON-ready data: ``env_file``, ``profiles`` and ``settings``."""
+    if envfile is None:
+        return {"env_file": None, "profiles": [], "settings": []}
+    profiles = [
+        {"name": name, "extends": _plain(parent), "error": error}
+        for name, parent, error in _listing_rows(envfile)
+    ]
+    settings = [name for name in RESERVED if name in envfile.data]
+    return {"env_file": str(envfile.path), "profiles": profiles, "settings": settings}
+
+
+def _dotted(key_path: tuple[str, ...]) -> str:
+    return ".".join(_toml_key(part) for part in key_path)
+
+
+def _leaf_value(values: Mapping[str, Any], key_path: tuple[str, ...]) -> Any:
+    node: Any = values
+    for part in key_path:
+        node = node[part]
+    return node
+
+
+def render_profile(profile: Profile, explain: bool = False) -> str:
+    """The resolved profile as TOML lines; with ``explain``, each notes the profile it came from."""
+    chain = " -> ".join(profile.chain)
+    lines = [f"# profile {profile.name} ({chain}) from {profile.path}"]
+    rows = [
+        (f"{_dotted(leaf)} = {_toml_value(_leaf_value(profile.values, leaf))}", origin)
+        for leaf, origin in profile.leaf_origins.items()
+    ]
+    width = max((len(text) for text, _ in rows), default=0)
+    for text, origin in rows:
+        lines.append(f"{text:<{width}}  # from {origin}" if explain else text)
+    return "\n".join(lines) + "\n"
+
+
+def profile_json(profile: Profile) -> dict[str, Any]:
+    """The resolved profile as JSON-ready data, with where each key came from."""
+    return {
+        "name": profile.name,
+        "env_file": str(profile.path),
+        "chain": list(profile.chain),
+        "values": _plain(profile.values),
+        "origins": dict(profile.origins),
+        "leaf_origins": {_dotted(leaf): name for leaf, name in profile.leaf_origins.items()},
+    }

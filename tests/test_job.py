@@ -1,0 +1,254 @@
+"""Job config assembly: config choice, the run section, precedence, overrides, templates."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runspec import ConfigError, MissingExtraError, OverrideError, TemplateError, parse
+from runspec.job import assemble, config_text, job_name
+from runspec.profiles import EnvFile
+
+RECIPE = """\
+# /// script
+# [tool.runspec]
+# name = "team/train job"
+# image = "registry/image:1"
+#
+# [tool.runspec.run]
+# launch = "torchrun"
+# workdir = "/workspace"
+#
+# [tool.runspec.config]
+# format = "{format}"
+#
+# [tool.runspec.resources]
+# nodes = 2
+# gpus_per_node = 4
+# ///
+"""
+
+ENV_TOML = """\
+[base]
+executor = "slurm"
+account = "acct"
+remote_job_dir = "/lustre/jobs"
+[base.env_vars]
+NCCL_DEBUG = "WARN"
+
+[dev]
+extends = "base"
+partition = "dev-gpu"
+gpus_per_node = 2
+
+[prod]
+extends = "dev"
+nodes = 8
+job_dir = "${run.env.remote_job_dir}/prod"
+
+[wandb]
+entity = "team"
+"""
+
+
+def _recipe(tmp_path: Path, config: dict | str, fmt: str = "json", name: str = "default") -> Path:
+    script = tmp_path / "train.py"
+    script.write_text(RECIPE.replace("{format}", fmt))
+    (tmp_path / "config").mkdir(exist_ok=True)
+    suffix = ".json" if fmt == "json" else ".yaml"
+    text = config if isinstance(config, str) else json.dumps(config)
+    (tmp_path / "config" / f"{name}{suffix}").write_text(text)
+    return script
+
+
+def _env(tmp_path: Path) -> EnvFile:
+    path = tmp_path / "env.toml"
+    path.write_text(ENV_TOML)
+    return EnvFile.load(path)
+
+
+def test_run_section_without_profile(tmp_path):
+    script = _recipe(tmp_path, {"lr": 0.1})
+    job = assemble(parse(script))
+    run = job.config["run"]
+    assert job.config["lr"] == 0.1
+    assert run["env"] == {"executor": "local", "nodes": 2, "gpus_per_node": 4}
+    assert run["recipe"] == {
+        "name": "team/train job",
+        "script": str(script),
+        "image": "registry/image:1",
+        "launch": "torchrun",
+        "workdir": "/workspace",
+        "config_dir": str(tmp_path / "config"),
+    }
+    assert run["config"] == {"name": "default", "path": str(tmp_path / "config" / "default.json")}
+    assert run["job"] == {"name": "team-train-job", "dir": None, "profile": None}
+    assert {run[key] == {} for key in ("wandb", "cli", "cache", "artifacts")} == {True}
+
+
+@pytest.mark.parametrize(
+    ("profile", "overrides", "nodes", "gpus"),
+    [
+        ("base", (), 2, 4),
+        ("dev", (), 2, 2),
+        ("prod", (), 8, 2),
+        ("prod", ("run.env.nodes=16",), 16, 2),
+        ("base", ("run.env.gpus_per_node=1", "run.env.nodes=3"), 3, 1),
+    ],
+    ids=[
+        "recipe-defaults",
+        "profile-gpus",
+        "inherited",
+        "override-beats-profile",
+        "override-beats-recipe",
+    ],
+)
+def test_precedence_command_line_then_profile_then_recipe(
+    tmp_path, profile, overrides, nodes, gpus
+):
+    script = _recipe(tmp_path, {})
+    envfile = _env(tmp_path)
+    job = assemble(
+        parse(script), envfile=envfile, profile=envfile.resolve(profile), overrides=overrides
+    )
+    assert (job.env["nodes"], job.env["gpus_per_node"]) == (nodes, gpus)
+
+
+def test_profile_templates_and_reserved_sections(tmp_path):
+    script = _recipe(tmp_path, {"out": "${run.env.job_dir}/out", "who": "${run.wandb.entity}"})
+    envfile = _env(tmp_path)
+    job = assemble(parse(script), envfile=envfile, profile=envfile.resolve("prod"))
+    assert job.env["job_dir"] == "/lustre/jobs/prod"
+    assert job.config["out"] == "/lustre/jobs/prod/out"
+    assert job.config["who"] == "team"
+    assert job.config["run"]["env"]["env_vars"] == {"NCCL_DEBUG": "WARN"}
+    assert job.config["run"]["job"]["profile"] == "prod"
+    assert job.executor == "slurm"
+
+
+def test_profile_keys_can_be_set_without_plus(tmp_path):
+    script = _recipe(tmp_path, {})
+    envfile = _env(tmp_path)
+    job = assemble(
+        parse(script), envfile=envfile, profile=envfile.resolve("base"),
+        overrides=("run.env.partition=batch", "run.env.qos=high"),
+    )  # fmt: skip
+    assert (job.env["partition"], job.env["qos"]) == ("batch", "high")
+
+
+def test_job_dir_is_made_from_the_resolved_profile_and_usable_in_templates(tmp_path):
+    script = _recipe(tmp_path, {"ckpt": "${run.job.dir}/ckpt"})
+    envfile = _env(tmp_path)
+    seen = []
+
+    def make(env):
+        seen.append(env["job_dir"])
+        return tmp_path / "jobs" / "x"
+
+    job = assemble(parse(script), envfile=envfile, profile=envfile.resolve("prod"), job_dir=make)
+    assert seen == ["/lustre/jobs/prod"]
+    assert job.dir == tmp_path / "jobs" / "x"
+    assert job.config["ckpt"] == f"{tmp_path}/jobs/x/ckpt"
+
+
+def test_config_run_keys_are_kept_and_runspec_sections_win(tmp_path):
+    config = {
+        "run": {"extra": {"seed": 3}, "recipe": {"name": "ignored"}},
+        "seed": "${run.extra.seed}",
+    }
+    job = assemble(parse(_recipe(tmp_path, config)))
+    assert job.config["run"]["extra"] == {"seed": 3}
+    assert job.config["run"]["recipe"]["name"] == "team/train job"
+    assert job.config["seed"] == 3
+
+
+def test_config_by_name_and_by_path(tmp_path):
+    script = _recipe(tmp_path, {"which": "other"}, name="other")
+    _recipe(tmp_path, {"which": "default"})
+    assert assemble(parse(script), config="other").config["which"] == "other"
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text('{"which": "path"}')
+    job = assemble(parse(script), config=str(outside))
+    assert job.config["which"] == "path"
+    assert job.config["run"]["config"] == {"name": "elsewhere", "path": str(outside)}
+
+
+@pytest.mark.parametrize(
+    ("config", "overrides", "error", "message"),
+    [
+        ({}, ("a=1",), OverrideError, "a: no such key to set (use +a=... to add it)"),
+        ({"a": 1}, ("+a=2",), OverrideError, "a: already exists (use ++a=... to set it)"),
+        (
+            {"a": "${run.env.acount}"}, (), TemplateError,
+            "run.env.acount: no such key (known: executor, gpus_per_node, nodes)",
+        ),
+        ("[1, 2]", (), ConfigError, "{config}: a config must be an object at the top (got list)"),
+        ('{"a": ', (), ConfigError, "{config}:1: invalid JSON: Expecting value (column 7)"),
+    ],
+    ids=["set-missing", "add-existing", "unknown-reference", "not-an-object", "bad-json"],
+)  # fmt: skip
+def test_assembly_errors(tmp_path, config, overrides, error, message):
+    script = _recipe(tmp_path, config)
+    with pytest.raises(error) as caught:
+        assemble(parse(script), overrides=overrides)
+    assert str(caught.value) == message.format(config=tmp_path / "config" / "default.json")
+
+
+def test_yaml_config_without_the_extra_names_it(tmp_path, monkeypatch):
+    script = _recipe(tmp_path, "a: 1\n", fmt="yaml")
+    monkeypatch.setitem(__import__("sys").modules, "runspec_extras.omegaconf_config", None)
+    with pytest.raises(MissingExtraError) as caught:
+        assemble(parse(script))
+    assert str(caught.value) == (
+        f"{tmp_path / 'config' / 'default.yaml'}: yaml configs need the omegaconf extra: "
+        "pip install 'runspec[omegaconf]'"
+    )
+
+
+def test_unknown_config_lists_the_available_ones(tmp_path):
+    script = _recipe(tmp_path, {})
+    with pytest.raises(ConfigError) as caught:
+        assemble(parse(script), config="tiny")
+    folder = tmp_path / "config"
+    assert str(caught.value) == (
+        f"{script}: tool.runspec.config: no config 'tiny' in {folder} (available: default)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("nano3/pretrain", "nano3-pretrain"), ("a b;c", "a-b-c"), ("", "train")],
+    ids=["slash", "unsafe", "empty-uses-script"],
+)
+def test_job_name_is_safe(tmp_path, name, expected):
+    script = tmp_path / "train.py"
+    script.write_text(f'# /// script\n# [tool.runspec]\n# name = "{name}"\n# ///\n')
+    assert job_name(parse(script)) == expected
+
+
+def test_config_command_json_is_what_gets_saved(runspec, tmp_path):
+    script = _recipe(tmp_path, {"lr": 0.1})
+    printed = runspec("config", str(script), "lr=0.5", "--json", cwd=tmp_path)
+    assert printed.returncode == 0, printed.stderr
+    data = json.loads(printed.stdout)
+    job = assemble(parse(script), overrides=("lr=0.5",))
+    data["run"]["job"]["dir"] = None  # the command shows where the folder would go
+    assert data == json.loads(config_text(job.config))
+
+
+def test_config_command_text_output(runspec, tmp_path):
+    script = _recipe(tmp_path, {"train": {"lr": 0.1}})
+    done = runspec("config", str(script), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(
+        textwrap.dedent("""\
+        train:
+          lr: 0.1
+        run:
+          env:
+            executor: "local"
+        """)
+    )

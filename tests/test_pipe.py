@@ -1,0 +1,109 @@
+"""`runspec pipe` through the real CLI: steps are recipes joined by OS pipes."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO
+
+PIPE = REPO / "examples" / "pipe"
+RUN = REPO / "tests" / "data" / "run"
+
+
+def _expected_digest(records: int, text: str) -> str:
+    data = "".join(f"record {n:08d} {text}\n".upper() for n in range(records)).encode()
+    return f"{records} lines, {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}\n"
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("")
+    shutil.copytree(RUN, tmp_path / "run")
+    return tmp_path
+
+
+def test_three_steps_stream_end_to_end(runspec, work):
+    done = runspec(
+        "pipe", str(PIPE / "generate.py"), "records=20000", "+", str(PIPE / "upper.py"),
+        "+", str(PIPE / "count.py"), cwd=work,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == _expected_digest(20000, "streamed through runspec pipe")
+    assert done.stderr == "generated 20000 records\n"
+    assert len(list((work / ".runspec" / "jobs").iterdir())) == 3
+
+
+def test_config_and_overrides_per_step(runspec, work):
+    done = runspec(
+        "pipe", str(PIPE / "generate.py"), "-c", "small", "text=x y", "+",
+        str(PIPE / "upper.py"), "+", str(PIPE / "count.py"), cwd=work,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == _expected_digest(10, "x y")
+
+
+def test_prefix_names_each_stderr_line(runspec, work):
+    done = runspec(
+        "pipe", "--prefix", str(PIPE / "generate.py"), "-c", "small", "+", str(PIPE / "count.py"),
+        cwd=work,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "[examples-pipe-generate] generated 10 records\n"
+
+
+def test_failing_middle_step_is_named_and_its_code_returned(runspec, work):
+    done = runspec(
+        "pipe", str(PIPE / "generate.py"), "+", str(work / "run" / "probe.py"), "exit_code=4",
+        "+", str(PIPE / "count.py"), cwd=work,
+    )  # fmt: skip
+    assert done.returncode == 4
+    assert done.stderr.endswith("runspec: step 2 (tests-probe) failed with exit code 4\n")
+
+
+def test_early_exit_downstream_is_not_a_failure(runspec, work):
+    done = runspec(
+        "pipe", str(PIPE / "generate.py"), "records=1000000", "+", str(PIPE / "upper.py"),
+        "+", str(work / "run" / "head.py"), cwd=work,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "RECORD "
+
+
+def test_step_arguments_after_double_dash(runspec, work):
+    done = runspec(
+        "pipe", str(PIPE / "generate.py"), "-c", "small", "+", str(work / "run" / "probe.py"),
+        "--", "a b", "+", str(PIPE / "count.py"), cwd=work,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1 lines, ")
+
+
+def test_dry_run_prints_the_shell_pipeline_and_writes_nothing(runspec, work):
+    done = runspec(
+        "pipe", "--dry-run", str(PIPE / "generate.py"), "+", str(PIPE / "count.py"), cwd=work
+    )
+    assert done.returncode == 0, done.stderr
+    command = done.stdout.split("# command\n")[1]
+    assert command.count(" | ") == 1
+    assert f"{PIPE / 'generate.py'} --config " in command
+    assert not (work / ".runspec").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "runspec: error: pipe: give at least one step (SCRIPT [-c CONFIG] [OVERRIDE...])\n"),
+        (["+", "x.py"], "runspec: error: pipe: step 1 must start with a script (got [])\n"),
+        (["a.py", "-c"], "runspec: error: pipe: step 1: -c needs a config name or path\n"),
+        (["missing.py"], "runspec: error: missing.py: no such file\n"),
+    ],
+    ids=["no-steps", "empty-step", "config-without-value", "missing-script"],
+)
+def test_pipe_refusals(runspec, work, args, message):
+    done = runspec("pipe", *args, cwd=work)
+    assert (done.returncode, done.stderr) == (1, message)
+    assert not (work / ".runspec").exists()

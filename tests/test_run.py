@@ -1,0 +1,226 @@
+"""`runspec run` on this machine, through the real CLI and real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO, cli_env, require_module
+
+DATA = REPO / "tests" / "data" / "run"
+
+
+@pytest.fixture
+def recipes(tmp_path: Path) -> Path:
+    """A private copy of the test recipes (job folders land in the test's own cwd)."""
+    target = tmp_path / "recipes"
+    shutil.copytree(DATA, target)
+    (tmp_path / "pyproject.toml").write_text("")  # the project root for env.toml discovery
+    return target
+
+
+def _probe(stdout: str) -> dict:
+    return json.loads(stdout.splitlines()[0])
+
+
+def _job_dirs(cwd: Path) -> list[Path]:
+    root = cwd / ".runspec" / "jobs"
+    return sorted(root.iterdir()) if root.exists() else []
+
+
+def test_run_writes_job_folder_and_record(runspec, recipes, tmp_path):
+    done = runspec("run", str(recipes / "probe.py"), "-c", "other", "nested.value=5", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    [folder] = _job_dirs(tmp_path)
+    assert folder.name.endswith("-tests-probe")
+    saved = json.loads((folder / "config.json").read_text())
+    received = _probe(done.stdout)
+    assert received["config"] == saved
+    assert saved["nested"] == {"value": 5}
+    assert saved["run"]["job"]["dir"] == str(folder)
+    record = json.loads((folder / "runspec.json").read_text())
+    assert record["exit_code"] == 0
+    assert record["executor"] == "local"
+    assert record["argv"][-2:] == ["other", "nested.value=5"]
+    assert record["config"] == str(recipes / "config" / "other.json")
+
+
+def test_run_environment_from_recipe_and_profile(runspec, recipes, tmp_path):
+    (tmp_path / "env.toml").write_text(
+        '[laptop]\nexecutor = "local"\nnodes = 3\n[laptop.env_vars]\nPROBE_FROM_PROFILE = "p v"\n'
+    )
+    done = runspec("run", str(recipes / "probe.py"), "-p", "laptop", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    env = _probe(done.stdout)["env"]
+    assert env["PROBE_FROM_RECIPE"] == "recipe value"
+    assert env["PROBE_TEMPLATED"] == "nodes=3"
+    assert env["PROBE_FROM_PROFILE"] == "p v"
+    assert env["RUNSPEC_JOB_DIR"] == str(_job_dirs(tmp_path)[0])
+
+
+def test_run_passes_script_arguments_verbatim(runspec, recipes, tmp_path):
+    hostile = ["--flag", "two words", "$(touch pwned)", "`id`", "a;b", "*", "ünï"]
+    done = runspec("run", str(recipes / "probe.py"), "--", *hostile, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _probe(done.stdout)["args"] == hostile
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_run_from_another_directory_finds_the_config(runspec, recipes, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = runspec("run", str(recipes / "probe.py"), cwd=elsewhere)
+    assert done.returncode == 0, done.stderr
+    assert _probe(done.stdout)["config"]["message"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("override", "code", "message"),
+    [
+        ("exit_code=3", 3, "runspec: tests-probe failed with exit code 3\n"),
+        ("exit_code=0", 0, ""),
+    ],
+    ids=["failure", "success"],
+)
+def test_run_exit_code_is_the_recipes(runspec, recipes, tmp_path, override, code, message):
+    done = runspec("run", str(recipes / "probe.py"), override, cwd=tmp_path)
+    assert done.returncode == code
+    assert done.stderr == message
+    record = json.loads((_job_dirs(tmp_path)[0] / "runspec.json").read_text())
+    assert record["exit_code"] == code
+
+
+def test_dry_run_writes_nothing_and_prints_the_command(runspec, recipes, tmp_path):
+    done = runspec("run", str(recipes / "probe.py"), "--dry-run", "--", "a b", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / ".runspec").exists()
+    command = done.stdout.split("# command\n")[1]
+    assert f"{recipes / 'probe.py'} --config " in command
+    assert command.rstrip().endswith("'a b'")
+    assert "'PROBE_FROM_RECIPE=recipe value'" in command
+    assert '"message": "default"' in done.stdout
+
+
+def test_dry_run_masks_secrets(runspec, recipes, tmp_path):
+    (tmp_path / "env.toml").write_text('[p.env_vars]\nAPI_TOKEN = "s3cr3t"\nPLAIN = "shown"\n')
+    done = runspec("run", str(recipes / "probe.py"), "-p", "p", "--dry-run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "s3cr3t" not in done.stdout
+    assert "API_TOKEN=********" in done.stdout
+    assert "PLAIN=shown" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.py"], "runspec: error: missing.py: no such file\n"),
+        (
+            ["probe.py", "-c", "nope"],
+            "runspec: error: {dir}/probe.py: tool.runspec.config: no config 'nope' in "
+            "{dir}/config (available: default, family, head, other, ranks)\n",
+        ),
+        (["probe.py", "nosuch=1"], None),
+        (
+            ["probe.py", "-p", "ghost"],
+            "runspec: error: profile 'ghost' asked for, but no env.toml was found\n",
+        ),
+    ],
+    ids=["missing-script", "unknown-config", "bad-override", "profile-without-file"],
+)
+def test_run_refusals(runspec, recipes, tmp_path, args, message):
+    done = runspec("run", *args, cwd=recipes)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    if message is not None:
+        assert done.stderr == message.format(dir=recipes)
+    else:
+        assert done.stderr.startswith("runspec: error: ") and "nosuch" in done.stderr
+    assert not (recipes / ".runspec").exists()
+
+
+def test_unknown_executor_names_the_extra_and_writes_nothing(runspec, recipes, tmp_path):
+    (tmp_path / "env.toml").write_text('[lepton]\nexecutor = "lepton"\n')
+    done = runspec("run", str(recipes / "probe.py"), "-p", "lepton", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == (
+        "runspec: error: executor: executor 'lepton' needs the nemo-run extra: "
+        "pip install 'runspec[nemo-run]'\n"
+    )
+    assert not (tmp_path / ".runspec").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+def test_signal_stops_the_whole_process_tree(recipes, tmp_path, sig, code):
+    pidfile = tmp_path / "pids.json"
+    argv = [
+        sys.executable,
+        "-m",
+        "runspec",
+        "run",
+        str(recipes / "family.py"),
+        f"pidfile={pidfile}",
+    ]
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=cli_env(), stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pids = json.loads(pidfile.read_text())
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == code
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [name for name, pid in pids.items() if _alive(pid)]
+
+
+def test_torchrun_locally_runs_every_rank(runspec, recipes, tmp_path):
+    require_module("torch")
+    out = tmp_path / "ranks"
+    out.mkdir()
+    done = runspec(
+        "run", str(recipes / "ranks.py"), f"out={out}", "run.env.gpus_per_node=2",
+        cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "runspec: torchrun with 2 process(es) (from the profile or an override)" in done.stderr
+    ranks = sorted(json.loads(p.read_text())["rank"] for p in out.iterdir())
+    assert ranks == [0, 1]
+    assert {json.loads(p.read_text())["sum"] for p in out.iterdir()} == {3.0}
+
+
+def test_torchrun_without_gpus_uses_one_process(runspec, recipes, tmp_path):
+    require_module("torch")
+    out = tmp_path / "ranks"
+    out.mkdir()
+    env = {"CUDA_VISIBLE_DEVICES": ""}
+    done = runspec(
+        "run", str(recipes / "ranks.py"), f"out={out}", cwd=tmp_path, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no GPUs found here; the recipe asks for 2 per node" in done.stderr
+    assert [p.name for p in out.iterdir()] == ["rank-0.json"]
+
+
+def test_run_help_shows_an_example(runspec):
+    done = runspec("run", "--help")
+    assert done.returncode == 0
+    assert "example:" in done.stdout
+    assert os.path.join("examples", "hello", "train.py") in done.stdout
