@@ -33,14 +33,21 @@ __all__ = [
     "Runner",
     "cancel",
     "default_python",
+    "dry_run_slurm",
+    "dry_run_slurm_pipeline",
     "find_repo",
+    "follow",
     "job_folder",
     "job_root",
     "output_files",
     "query",
+    "remove_folder",
+    "render_status",
     "require_sbatch",
     "run_attached",
     "run_program",
+    "run_slurm",
+    "run_slurm_pipeline",
     "status",
     "submit",
     "submit_pipeline",
@@ -139,7 +146,7 @@ def _snapshot(repo: Path, target: Path, runner: Runner) -> None:
 def _write_folder(folder: Path, jobs: Sequence[Job], script: BatchScript, run: Runner) -> Path:
     from .job import config_text
 
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     path = write_atomic(folder / "sbatch.sh", script.text, script.mode)
     for job in jobs:
         assert job.dir is not None
@@ -150,7 +157,8 @@ def _write_folder(folder: Path, jobs: Sequence[Job], script: BatchScript, run: R
     return path
 
 
-def _remove_folder(folder: Path) -> None:
+def remove_folder(folder: Path) -> None:
+    """Remove a job folder and everything in it, and its parent if that is left empty."""
     import contextlib
     import shutil
 
@@ -161,8 +169,8 @@ def _remove_folder(folder: Path) -> None:
 
 def _sbatch(folder: Path, jobs: Sequence[Job], script: BatchScript, test_only: bool,
             runner: Runner | None) -> str:
-    if folder.exists():
-        raise SlurmError("job folder exists already; submit again", path=folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise SlurmError("job folder is not empty; submit again", path=folder)
     run = runner or (lambda command: run_program(command, cwd=str(folder)))
     try:
         path = _write_folder(folder, jobs, script, run)
@@ -171,13 +179,13 @@ def _sbatch(folder: Path, jobs: Sequence[Job], script: BatchScript, test_only: b
         if code != 0:
             raise SlurmError(f"sbatch failed with exit code {code}: {err.strip() or out.strip()}")
         if test_only:
-            _remove_folder(folder)
+            remove_folder(folder)
             return (err or out).strip()
         job_id = out.strip().split(";")[0]
         if not re.fullmatch(r"[0-9]+(?:_[0-9]+)?", job_id):
             raise SlurmError(f"sbatch printed no job id (got {out.strip()!r})")
     except BaseException:
-        _remove_folder(folder)
+        remove_folder(folder)
         raise
     return job_id
 
@@ -338,6 +346,17 @@ def status(ids: Sequence[str], runner: Runner | None = None) -> list[dict[str, A
     return [query(str(job_id), runner) for job_id in ids]
 
 
+def render_status(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A table of job states: id, state, exit code, name, then nodes (or the pending reason)."""
+    lines = [f"{'JOBID':<10} {'STATE':<12} {'EXIT':>4}  {'NAME':<24} NODES/REASON"]
+    for row in rows:
+        code = "" if row["exit_code"] is None else str(row["exit_code"])
+        placed = row["nodes"] not in ("", "(null)", "None assigned")
+        where = row["nodes"] if placed else row["reason"]
+        lines.append(f"{row['job_id']:<10} {row['state']:<12} {code:>4}  {row['name']:<24} {where}")
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
 def cancel(ids: Sequence[str], runner: Runner | None = None) -> None:
     """Cancel jobs with ``scancel``; its errors are shown verbatim with its exit code."""
     code, out, err = (runner or run_program)(["scancel", *map(str, ids)])
@@ -411,33 +430,17 @@ class _Follower:
                 self.stream.flush()
 
 
-def run_attached(
-    job: Job,
+def follow(
+    job_id: str,
+    files: Sequence[Path],
     *,
-    argv: Sequence[str],
-    args: Sequence[str] = (),
-    python: str | None = None,
-    repo: Path | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    poll: Backoff = Backoff(),
 ) -> int:
-    """Submit ``job`` (with a folder already planned), stream its output, return its exit code.
-
-    This is ``runspec run`` with a Slurm profile: the job's stdout and stderr files are
-    copied to ``stdout``/``stderr`` as they grow; the exit code is the job's.
-    """
-    from .slurm import render_sbatch
-
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    require_sbatch()
-    script = render_sbatch(job, args=args, python=python or default_python(job), repo=repo)
-    for warning in script.warnings:
-        print(f"runspec: warning: {warning}", file=err)
-    job_id = submit(job, script, argv=argv)
-    assert job.dir is not None
-    print(f"runspec: submitted batch job {job_id} ({job.dir})", file=err, flush=True)
-    files = output_files(job.dir, job.name, job_id)
-    followers = [_Follower(path, stream) for path, stream in zip(files, (out, err), strict=True)]
+    """Wait for a job while copying its output files (stdout, stderr) as they grow."""
+    streams = (stdout or sys.stdout, stderr or sys.stderr)
+    followers = [_Follower(path, stream) for path, stream in zip(files, streams, strict=True)]
 
     def idle(seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -449,9 +452,103 @@ def run_attached(
                 return
             time.sleep(min(0.25, left))
 
-    code = wait(job_id, sleep=idle)
+    code = wait(job_id, poll=poll, sleep=idle)
     idle(0)
     return code
+
+
+def run_attached(
+    job: Job,
+    *,
+    argv: Sequence[str],
+    args: Sequence[str] = (),
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Submit ``job`` (its folder planned or created empty), stream its output, return its code.
+
+    This is ``runspec run`` with a Slurm profile: the job's stdout and stderr files are
+    copied to ``stdout``/``stderr`` as they grow; the exit code is the job's.
+    """
+    job_id = _submit_rendered(job, argv=argv, args=args, stderr=stderr)
+    assert job.dir is not None
+    files = output_files(job.dir, job.name, job_id)
+    return follow(job_id, files, stdout=stdout, stderr=stderr)
+
+
+def _submit_rendered(
+    job: Job, *, argv: Sequence[str], args: Sequence[str], stderr: TextIO | None
+) -> str:
+    from .slurm import render_sbatch
+
+    err = stderr or sys.stderr
+    try:
+        require_sbatch()
+        repo = find_repo(job.spec.script_path)
+        script = render_sbatch(job, args=args, python=default_python(job), repo=repo)
+    except BaseException:
+        if job.dir is not None and job.dir.is_dir() and not any(job.dir.iterdir()):
+            remove_folder(job.dir)
+        raise
+    for warning in script.warnings:
+        print(f"runspec: warning: {warning}", file=err)
+    job_id = submit(job, script, argv=argv)
+    print(f"runspec: submitted batch job {job_id} ({job.dir})", file=err, flush=True)
+    return job_id
+
+
+def run_slurm(
+    job: Job, *, argv: Sequence[str], args: Sequence[str] = (), detached: bool = False
+) -> int:
+    """``runspec run`` with a Slurm profile: attached (stream, job's exit code) or detached."""
+    if not detached:
+        return run_attached(job, argv=argv, args=args)
+    print(_submit_rendered(job, argv=argv, args=args, stderr=None), flush=True)
+    return 0
+
+
+def dry_run_slurm(job: Job, *, args: Sequence[str] = ()) -> str:
+    """What ``runspec run --dry-run`` prints for a Slurm profile: the script, secrets masked."""
+    from .slurm import render_sbatch
+
+    repo = find_repo(job.spec.script_path)
+    script = render_sbatch(job, args=args, python=default_python(job), repo=repo)
+    for warning in script.warnings:
+        print(f"runspec: warning: {warning}", file=sys.stderr)
+    return script.masked
+
+
+def _pipeline_script(
+    jobs: Sequence[Job], step_args: Sequence[Sequence[str]]
+) -> tuple[Path, str, BatchScript]:
+    from .job import timestamp
+    from .slurm import pipeline_name, render_pipeline_sbatch
+
+    name = pipeline_name(jobs)
+    folder = job_folder(jobs[0].env, name, timestamp())
+    repo = find_repo(jobs[0].spec.script_path)
+    script = render_pipeline_sbatch(
+        jobs, folder=folder, name=name, args=step_args, python=default_python(jobs[0]), repo=repo
+    )
+    return folder, name, script
+
+
+def run_slurm_pipeline(
+    jobs: Sequence[Job], *, argv: Sequence[str], step_args: Sequence[Sequence[str]]
+) -> int:
+    """``runspec pipe`` with a Slurm profile: one batch job, streamed; its exit code."""
+    require_sbatch()
+    folder, name, script = _pipeline_script(jobs, step_args)
+    for warning in script.warnings:
+        print(f"runspec: warning: {warning}", file=sys.stderr)
+    job_id = submit_pipeline(jobs, script, folder=folder, argv=argv)
+    print(f"runspec: submitted batch job {job_id} ({folder})", file=sys.stderr, flush=True)
+    return follow(job_id, output_files(folder, name, job_id))
+
+
+def dry_run_slurm_pipeline(jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]]) -> str:
+    """What ``runspec pipe --dry-run`` prints for a Slurm profile: the script, masked."""
+    return _pipeline_script(jobs, step_args)[2].masked
 
 
 def find_repo(script: Path, runner: Runner | None = None) -> Path | None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import launch, template
+from ._masking import MASK, is_secret
 from .errors import SlurmError
 
 if TYPE_CHECKING:
@@ -34,16 +35,18 @@ __all__ = [
     "DEPENDENCY_TYPES",
     "BatchScript",
     "check_time",
-    "is_secret",
+    "dry_run_slurm",
+    "dry_run_slurm_pipeline",
+    "pipeline_name",
     "render_pipeline_sbatch",
     "render_sbatch",
+    "run_slurm",
+    "run_slurm_pipeline",
 ]
 
 DEPENDENCY_TYPES = ("afterany", "afternotok", "afterok")
 """The ``--dependency`` types ``--after`` accepts."""
 
-_SECRET = re.compile(r"token|key|secret|password", re.IGNORECASE)
-_MASK = "'***'"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPTION = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _PLAIN = re.compile(r"[A-Za-z0-9_./:%@+=,^-]+")
@@ -126,11 +129,6 @@ def _join(argv: Iterable[str]) -> str:
     import shlex
 
     return " ".join(token if isinstance(token, _Shell) else shlex.quote(token) for token in argv)
-
-
-def is_secret(name: str) -> bool:
-    """Whether an environment variable's value is masked in printed output."""
-    return _SECRET.search(name) is not None
 
 
 def _one_line(value: object, key: str) -> str:
@@ -340,9 +338,10 @@ class _Text:
     def export(self, name: str, value: str, indent: str = "") -> None:
         import shlex
 
-        self.lines.append(f"{indent}export {name}={shlex.quote(value)}")
         secret = is_secret(name)
-        self.masked.append(f"{indent}export {name}={_MASK}" if secret else self.lines[-1])
+        self.lines.append(f"{indent}export {name}={shlex.quote(value)}")
+        shown = shlex.quote(MASK) if secret else shlex.quote(value)
+        self.masked.append(f"{indent}export {name}={shown}")
         if secret and name not in self.secrets:
             self.secrets.append(name)
 
@@ -623,7 +622,7 @@ def render_pipeline_sbatch(
             raise SlurmError("launch 'ray' cannot run as a pipeline step", key=f"step {index}")
     code = folder / "code"
     contexts = [_context(job, steps[i], python, repo, code) for i, job in enumerate(jobs)]
-    safe = re.sub(r"[^A-Za-z0-9._+-]+", "-", name or "+".join(job.name for job in jobs))
+    safe = re.sub(r"[^A-Za-z0-9._+-]+", "-", name or pipeline_name(jobs))
     first = replace(jobs[0], name=safe.strip("-.")[:128] or "pipeline")
     header, warnings = _header(first, folder, 1, after, dependency_type)
     text = _Text()
@@ -645,3 +644,43 @@ def render_pipeline_sbatch(
     text.add("runspec_wait_steps")
     snapshot = any(ctx.spec is not job.spec for job, ctx in zip(jobs, contexts, strict=True))
     return text.script(warnings, (repo, code) if repo and snapshot else None)
+
+
+def pipeline_name(jobs: Sequence[Job]) -> str:
+    """The batch job name of a pipeline: its steps' names joined by ``+`` (at most 128 chars)."""
+    return "+".join(job.name for job in jobs)[:128] or "pipeline"
+
+
+# -- entry points of `runspec run` / `runspec pipe` (the doers live in runspec.batch) --------
+
+
+def run_slurm(
+    job: Job, *, argv: Sequence[str], args: Sequence[str] = (), detached: bool = False
+) -> int:
+    """Submit ``job``; attached: stream its output and return its exit code (see batch)."""
+    from . import batch
+
+    return batch.run_slurm(job, argv=argv, args=args, detached=detached)
+
+
+def dry_run_slurm(job: Job, *, args: Sequence[str] = ()) -> str:
+    """The batch script ``job`` would be submitted with, secrets masked."""
+    from . import batch
+
+    return batch.dry_run_slurm(job, args=args)
+
+
+def run_slurm_pipeline(
+    jobs: Sequence[Job], *, argv: Sequence[str], step_args: Sequence[Sequence[str]]
+) -> int:
+    """Submit ``jobs`` as one streaming batch job, follow it, return its exit code."""
+    from . import batch
+
+    return batch.run_slurm_pipeline(jobs, argv=argv, step_args=step_args)
+
+
+def dry_run_slurm_pipeline(jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]]) -> str:
+    """The batch script a pipeline of ``jobs`` would be submitted with, secrets masked."""
+    from . import batch
+
+    return batch.dry_run_slurm_pipeline(jobs, step_args=step_args)

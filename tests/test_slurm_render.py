@@ -165,7 +165,7 @@ def test_secrets_are_masked_only_in_printed_text() -> None:
     assert script.mode == 0o600
     assert "export HF_TOKEN=hf_abc\n" in script.text
     assert "hf_abc" not in script.masked and "w123" not in script.masked
-    assert "export HF_TOKEN='***'\n" in script.masked
+    assert "export HF_TOKEN='********'\n" in script.masked
 
 
 def test_script_without_secrets_is_world_readable() -> None:

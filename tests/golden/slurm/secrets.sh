@@ -25,9 +25,9 @@ if [[ -n ${SLURM_CPUS_PER_TASK:-} ]]; then
     export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK
 fi
 export RECIPE_VALUE='from the recipe'
-export HF_TOKEN='***'
-export WANDB_API_KEY='***'
-export db_Password='***'
+export HF_TOKEN='********'
+export WANDB_API_KEY='********'
+export db_Password='********'
 
 # runspec: launch (direct)
 cd /repo/recipes
