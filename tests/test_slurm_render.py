@@ -31,7 +31,7 @@ HOSTILE = "a b 'c' \"d\" $(touch /tmp/x) `id` ; rm -rf * ü\\ %x"
 
 def make_job(
     recipe: str,
-    env: Mapping[str, Any] = {},  # noqa: B006 - never mutated
+    env: Mapping[str, Any] = {},  # never mutated
     *,
     folder: Path = JOB_DIR,
     name: str | None = None,
