@@ -43,6 +43,7 @@ __all__ = [
     "query",
     "remove_folder",
     "render_status",
+    "repo_for",
     "require_sbatch",
     "run_attached",
     "run_program",
@@ -484,8 +485,7 @@ def _submit_rendered(
     err = stderr or sys.stderr
     try:
         require_sbatch()
-        repo = find_repo(job.spec.script_path)
-        script = render_sbatch(job, args=args, python=default_python(job), repo=repo)
+        script = render_sbatch(job, args=args, python=default_python(job), repo=repo_for(job))
     except BaseException:
         if job.dir is not None and job.dir.is_dir() and not any(job.dir.iterdir()):
             remove_folder(job.dir)
@@ -511,8 +511,7 @@ def dry_run_slurm(job: Job, *, args: Sequence[str] = ()) -> str:
     """What ``runspec run --dry-run`` prints for a Slurm profile: the script, secrets masked."""
     from .slurm import render_sbatch
 
-    repo = find_repo(job.spec.script_path)
-    script = render_sbatch(job, args=args, python=default_python(job), repo=repo)
+    script = render_sbatch(job, args=args, python=default_python(job), repo=repo_for(job))
     for warning in script.warnings:
         print(f"runspec: warning: {warning}", file=sys.stderr)
     return script.masked
@@ -526,7 +525,7 @@ def _pipeline_script(
 
     name = pipeline_name(jobs)
     folder = job_folder(jobs[0].env, name, timestamp())
-    repo = find_repo(jobs[0].spec.script_path)
+    repo = repo_for(jobs[0])
     script = render_pipeline_sbatch(
         jobs, folder=folder, name=name, args=step_args, python=default_python(jobs[0]), repo=repo
     )
@@ -556,6 +555,12 @@ def find_repo(script: Path, runner: Runner | None = None) -> Path | None:
     argv = ["git", "-C", str(script.parent), "rev-parse", "--show-toplevel"]
     code, out, _ = (runner or run_program)(argv)
     return Path(out.strip()) if code == 0 and out.strip() else None
+
+
+def repo_for(job: Job, runner: Runner | None = None) -> Path | None:
+    """The recipe's repository when the script needs it (a container or a code snapshot)."""
+    needed = job.env.get("container_image") or job.spec.image or job.env.get("code") == "snapshot"
+    return find_repo(job.spec.script_path, runner) if needed else None
 
 
 def default_python(job: Job) -> str:

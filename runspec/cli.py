@@ -323,7 +323,7 @@ def _slurm_job(args: argparse.Namespace, *, submitting: bool) -> tuple[Any, Any]
     Submitting creates the (empty) job folder, and removes it again when rendering
     refuses the job; printing only plans the folder.
     """
-    from .batch import default_python, find_repo, remove_folder
+    from .batch import default_python, remove_folder, repo_for
     from .slurm import render_sbatch
 
     job = _assemble(args, args.profile, create=submitting)
@@ -337,7 +337,7 @@ def _slurm_job(args: argparse.Namespace, *, submitting: bool) -> tuple[Any, Any]
         script = render_sbatch(
             job, args=args.script_args, after=getattr(args, "after", ()),
             dependency_type=getattr(args, "dependency_type", "afterok"),
-            python=default_python(job), repo=find_repo(job.spec.script_path),
+            python=default_python(job), repo=repo_for(job),
         )  # fmt: skip
     except BaseException:
         if submitting:
