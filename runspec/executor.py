@@ -81,8 +81,9 @@ def job_dir_for(name: str, *, create: bool = True) -> Callable[[Mapping[str, Any
         if executor not in CORE_EXECUTORS:
             extra_executor(executor)
         if executor == "slurm":
-            base = env.get("job_dir") or env.get("remote_job_dir") or "~/.runspec/jobs"
-            parent, leaf = Path(str(base)).expanduser().absolute() / name, timestamp()
+            from .batch import job_root
+
+            parent, leaf = job_root(env) / name, timestamp()
         else:
             base = env.get("job_dir") or os.path.join(".runspec", "jobs")
             parent, leaf = Path(str(base)).expanduser().absolute(), f"{timestamp()}-{name}"
