@@ -60,12 +60,12 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from . import spec
     from .report import render_summary
 
-    recipe = spec.parse(args.script)
+    recipe, problems = spec.inspect(args.script)
     if args.json:
         _print_json(recipe.to_dict())
     else:
         print(render_summary(recipe), end="")
-    for problem in spec.check(args.script):
+    for problem in problems:
         print(f"runspec: {problem}", file=sys.stderr)
     return 0
 

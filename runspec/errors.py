@@ -7,7 +7,7 @@ once, as ``path:line: key: message``. :class:`Problem` is one finding of a check
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "ConfigError",
@@ -92,9 +92,12 @@ class MissingExtraError(RunspecError):
     """An optional integration is needed but its package is not installed."""
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One finding of a check: an error or a warning at a place in a file."""
+class Problem(NamedTuple):
+    """One finding of a check: an error or a warning at a place in a file.
+
+    A named tuple rather than a dataclass, for the cost of starting the CLI (see
+    :class:`runspec.script.Block`).
+    """
 
     severity: str
     message: str

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -46,9 +45,12 @@ _SKIP_DIRS = frozenset(
 _TOML_POSITION = r" \(at line (\d+), column (\d+)\)$| \(at end of document\)$"
 
 
-@dataclass(frozen=True)
-class Block:
-    """One metadata block: its type, the 1-based line of its opening, and its TOML text."""
+class Block(NamedTuple):
+    """One metadata block: its type, the 1-based line of its opening, and its TOML text.
+
+    A named tuple rather than a dataclass: it is created on every start of the CLI,
+    and on Python 3.11 a named tuple class costs a fifth of a frozen dataclass's.
+    """
 
     type: str
     start_line: int

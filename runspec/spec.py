@@ -29,6 +29,7 @@ __all__ = [
     "RunspecResources",
     "RunspecRun",
     "check",
+    "inspect",
     "load",
     "parse",
 ]
@@ -203,6 +204,12 @@ def load(path: str | Path) -> Runspec:
         more = f" (and {len(errors) - 1} more; see 'runspec check')" if len(errors) > 1 else ""
         raise SpecError(first.message + more, path=path, line=first.line, key=first.key)
     return spec
+
+
+def inspect(path: str | Path) -> tuple[Runspec, list[Problem]]:
+    """Read a recipe once and return it as written together with its problems."""
+    spec, metadata, block = _read(path)
+    return spec, _Checker(path, block).run(metadata)
 
 
 def check(path: str | Path) -> list[Problem]:
