@@ -224,3 +224,23 @@ def test_run_help_shows_an_example(runspec):
     assert done.returncode == 0
     assert "example:" in done.stdout
     assert os.path.join("examples", "hello", "train.py") in done.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run"], ["run", "--dry-run"], ["config"], ["sbatch", "-p", "any"], ["pipe"]],
+    ids=["run", "dry-run", "config", "sbatch", "pipe"],
+)
+def test_commands_that_act_refuse_a_recipe_with_check_errors(runspec, tmp_path, command):
+    script = tmp_path / "bad.py"
+    script.write_text(
+        '# /// script\n# [tool.runspec]\n# name = "bad"\n# [tool.runspec.resources]\n'
+        '# gpus_per_node = "gpu"\n# nodes = 0\n# ///\n'
+    )
+    done = runspec(*command, str(script), cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"runspec: error: {script}:5: tool.runspec.resources.gpus_per_node: "
+        "must be an integer (got 'gpu') (and 1 more; see 'runspec check')\n"
+    )
+    assert not (tmp_path / ".runspec").exists()
