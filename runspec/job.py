@@ -128,7 +128,12 @@ def _namespace(
         "config_dir": str(spec.config_dir),
     }
     run["config"] = {"name": config.stem, "path": str(config)}
-    run["job"] = {"name": name, "dir": None, "profile": profile.name if profile else None}
+    run["job"] = {
+        "name": name,
+        "dir": None,
+        "profile": profile.name if profile else None,
+        "cwd": os.getcwd(),
+    }
     return run
 
 

@@ -397,13 +397,30 @@ def _snapshot_spec(job: Job, repo: Path | None, code: Path) -> Runspec:
     return replace(job.spec, script_path=code / relative)
 
 
-def _workdir(job: Job, spec: Runspec) -> str:
-    raw = spec.run.workdir
-    if raw is None:
-        return str(spec.script_path.parent)
-    resolved = str(template.resolve(raw, job.config))
-    folder = os.path.normpath(os.path.join(spec.script_path.parent, resolved))
-    return _one_line(folder, "tool.runspec.run.workdir")
+def _is_containerised(job: Job) -> bool:
+    return bool(job.env.get("container_image") or job.spec.image)
+
+
+def _workdir(job: Job, spec: Runspec, repo: Path | None, code: Path) -> str:
+    """The job's working folder: the recipe's ``run.workdir`` in a container, else the
+    folder runspec was started from (``run.job.cwd``), as for a local run.
+
+    With a code snapshot (copied to ``code``), a starting folder inside the
+    repository becomes the same folder of the copy.
+    """
+    raw = spec.run.workdir if _is_containerised(job) else None
+    if raw is not None:
+        resolved = str(template.resolve(raw, job.config))
+        folder = os.path.normpath(os.path.join(spec.script_path.parent, resolved))
+        return _one_line(folder, "tool.runspec.run.workdir")
+    cwd = job.config.get("run", {}).get("job", {}).get("cwd") or str(spec.script_path.parent)
+    if spec is not job.spec and repo is not None and _is_under(cwd, repo):
+        cwd = os.path.normpath(os.path.join(code, os.path.relpath(cwd, repo)))
+    return _one_line(cwd, "run.job.cwd")
+
+
+def _is_under(path: str | Path, folder: str | Path) -> bool:
+    return not os.path.relpath(path, folder).startswith(os.pardir)
 
 
 def _container(job: Job, workdir: str, repo: Path | None, snapshot: bool) -> tuple[str, ...]:
@@ -417,6 +434,8 @@ def _container(job: Job, workdir: str, repo: Path | None, snapshot: bool) -> tup
     checked = [_check_mount(mount, "run.env.mounts") for mount in mounts]
     assert job.dir is not None
     own = [job.dir] if snapshot else [repo or job.spec.script_path.parent, job.dir]
+    if not any(_is_under(workdir, folder) for folder in own):
+        own.append(Path(workdir))  # the starting folder, where the job works
     for folder in own:
         mount = _check_mount(f"{folder}:{folder}", "run.job.dir")
         if mount not in checked:
@@ -436,9 +455,10 @@ def _context(
         raise SlurmError("the job has no folder to write its output to", key="run.job.dir")
     for index, arg in enumerate(args, start=1):
         _one_line(arg, f"argument {index}")
-    spec = _snapshot_spec(job, repo, code or job.dir / "code")
+    code = code or job.dir / "code"
+    spec = _snapshot_spec(job, repo, code)
     config = _one_line(job.dir / "config.json", "run.job.dir")
-    workdir = _workdir(job, spec)
+    workdir = _workdir(job, spec, repo, code)
     extra = job.env.get("srun_args") or []
     if not isinstance(extra, (list, tuple)):
         raise SlurmError(f"must be a list of strings (got {extra!r})", key="run.env.srun_args")

@@ -70,7 +70,8 @@ def _env(tmp_path: Path) -> EnvFile:
     return EnvFile.load(path)
 
 
-def test_run_section_without_profile(tmp_path):
+def test_run_section_without_profile(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     script = _recipe(tmp_path, {"lr": 0.1})
     job = assemble(parse(script))
     run = job.config["run"]
@@ -85,7 +86,7 @@ def test_run_section_without_profile(tmp_path):
         "config_dir": str(tmp_path / "config"),
     }
     assert run["config"] == {"name": "default", "path": str(tmp_path / "config" / "default.json")}
-    assert run["job"] == {"name": "team-train-job", "dir": None, "profile": None}
+    assert run["job"] == {"name": "team-train-job", "dir": None, "profile": None, "cwd": str(tmp_path)}
     assert {run[key] == {} for key in ("wandb", "cli", "cache", "artifacts")} == {True}
 
 
@@ -229,7 +230,8 @@ def test_job_name_is_safe(tmp_path, name, expected):
     assert job_name(parse(script)) == expected
 
 
-def test_config_command_json_is_what_gets_saved(runspec, tmp_path):
+def test_config_command_json_is_what_gets_saved(runspec, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     script = _recipe(tmp_path, {"lr": 0.1})
     printed = runspec("config", str(script), "lr=0.5", "--json", cwd=tmp_path)
     assert printed.returncode == 0, printed.stderr

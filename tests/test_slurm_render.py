@@ -358,3 +358,42 @@ def test_pipeline_refusals(recipes: Sequence[str], options: dict[str, Any], mess
     with pytest.raises(SlurmError) as caught:
         render_pipeline_sbatch(jobs, folder=Path("/jobs/p"), **options)
     assert str(caught.value) == message
+
+
+def _with_cwd(job: Job, cwd: str) -> Job:
+    config = {**job.config, "run": {**job.config["run"], "job": {**job.config["run"]["job"], "cwd": cwd}}}
+    return dataclasses.replace(job, config=config)
+
+
+def _cd_line(script: BatchScript) -> str:
+    return next(line for line in script.text.splitlines() if line.startswith("cd "))
+
+
+@pytest.mark.parametrize(
+    ("env", "cwd", "options", "expected"),
+    [
+        ({}, "/home/me/work", {}, "cd /home/me/work"),
+        ({}, "/home/me/my work", {}, "cd '/home/me/my work'"),
+        ({"code": "snapshot"}, "/repo/recipes/sub", {"repo": REPO}, f"cd {JOB_DIR}/code/recipes/sub"),
+        ({"code": "snapshot"}, "/elsewhere", {"repo": REPO}, "cd /elsewhere"),
+    ],
+    ids=["starting-folder", "quoted", "snapshot-maps-into-the-copy", "snapshot-outside-repo"],
+)
+def test_a_job_works_in_the_folder_runspec_was_started_from(env, cwd, options, expected):
+    script = render_sbatch(_with_cwd(make_job("echo.py", env), cwd), **options)
+    assert _cd_line(script) == expected
+
+
+def test_in_a_container_the_starting_folder_is_mounted_and_the_workdir(tmp_path):
+    job = _with_cwd(make_job("echo.py", {"container_image": "img:1"}), "/home/me/work")
+    text = render_sbatch(job, repo=REPO).text
+    assert "--container-workdir=/home/me/work" in text
+    assert f"--container-mounts=/repo:/repo,{JOB_DIR}:{JOB_DIR},/home/me/work:/home/me/work" in text
+    assert not any(line.startswith("cd ") for line in text.splitlines())
+
+
+def test_recipe_workdir_applies_only_in_a_container():
+    plain = render_sbatch(_with_cwd(make_job("workdir.py"), "/home/me"))
+    assert _cd_line(plain) == "cd /home/me"
+    boxed = render_sbatch(_with_cwd(make_job("workdir.py", {"container_image": "i"}), "/home/me"))
+    assert "--container-workdir=/opt/app" in boxed.text
