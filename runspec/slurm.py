@@ -69,12 +69,35 @@ while True:
     except Exception:
         if time.monotonic() > deadline:
             sys.exit("runspec: the Ray head did not start within 600 s")
-        time.sleep(2)
+        time.sleep(1)
 while sum(node["Alive"] for node in ray.nodes()) < want:
     if time.monotonic() > deadline:
         sys.exit(f"runspec: not all {want} nodes joined the Ray cluster within 600 s")
-    time.sleep(2)
+    time.sleep(0.5)
 """
+_RAY_TRAP = """\
+runspec_ray=()
+# Stop the Ray cluster however the script ends. A killed srun cancels its step at once;
+# left to the end of the job, Ray's own shutdown held the job for ~30 s more.
+runspec_stop_ray() {
+    echo "runspec: stopping the Ray cluster" >&2
+    # shellcheck disable=SC2046 # one pid per word: the Ray sruns and the waiter
+    kill $(jobs -p) 2>/dev/null || true
+    wait
+}
+trap runspec_stop_ray EXIT"""
+_RAY_WATCH = """\
+runspec_waiter=$!
+# A Ray srun that ends before the waiter returns means its node can no longer join.
+while kill -0 "$runspec_waiter" 2>/dev/null; do
+    for runspec_pid in "${runspec_ray[@]}"; do
+        if ! kill -0 "$runspec_pid" 2>/dev/null; then
+            echo "runspec: a Ray node stopped before all nodes joined" >&2
+            exit 1
+        fi
+    done
+    sleep 0.5
+done"""
 _WAIT_STEPS = r"""runspec_wait_steps() {
     # The first step to fail (a SIGPIPE death, 141, is caused downstream and not counted)
     # stops the others and gives the job its exit code.
@@ -493,37 +516,54 @@ def _launch_lines(job: Job, ctx: _Context, args: Sequence[str]) -> list[str]:
         argv = ("srun", *all_nodes, "--ntasks-per-node=1", *ctx.srun, *_torchrun(job, ctx, args))
         return [_join(argv)]
     if launcher == "ray":
-        return _ray_lines(ctx)
+        return _ray_lines(job, ctx)
     tasks = _count(job.env, "ntasks_per_node", 1, 1)
     return [_join(("srun", *all_nodes, f"--ntasks-per-node={tasks}", *ctx.srun, *ctx.program))]
 
 
-def _ray_lines(ctx: _Context) -> list[str]:
-    on_head = ("srun", "--nodes=1", "--ntasks=1", "--overlap", _Shell('--nodelist="$runspec_head"'))
-    others = (
-        "srun", _Shell('--nodes="$((SLURM_JOB_NUM_NODES - 1))"'), "--ntasks-per-node=1",
-        "--overlap", _Shell('--exclude="$runspec_head"'),
-    )  # fmt: skip
+def _ray_lines(job: Job, ctx: _Context) -> list[str]:
+    def on(node: str) -> tuple[str, ...]:
+        return ("srun", "--nodes=1", "--ntasks=1", "--overlap", _Shell(f'--nodelist="{node}"'))
+
+    # Ray's workers run the interpreter that ran `ray start`: runspec's python, not a `ray`
+    # found on PATH. Ports with a fixed default are per job or left to the kernel, so that
+    # several Ray jobs (or all the nodes of one) can share a host.
+    ray = (ctx.python, "-m", "ray.scripts.scripts", "start")
+    node = (*_ray_resources(job), "--dashboard-agent-listen-port=0")
     head = (
-        "ray", "start", "--head", _Shell('--node-ip-address="$MASTER_ADDR"'),
-        _Shell('--port="$MASTER_PORT"'), "--block",
+        *ray, "--head", _Shell('--node-ip-address="$MASTER_ADDR"'), _Shell('--port="$MASTER_PORT"'),
+        *node, _Shell('--dashboard-port="$((MASTER_PORT + 10000))"'),
+        _Shell('--ray-client-server-port="$((MASTER_PORT + 20000))"'), "--disable-usage-stats",
+        "--block",
     )  # fmt: skip
-    worker = ("ray", "start", _Shell('--address="$RAY_ADDRESS"'), "--block")
+    worker = (*ray, _Shell('--address="$RAY_ADDRESS"'), *node, "--block")
     waiter = (ctx.python, "-c", _RAY_WAIT, _Shell('"$SLURM_JOB_NUM_NODES"'))
+    on_head = on("$runspec_head")
     return [
         'export RAY_ADDRESS="$MASTER_ADDR:$MASTER_PORT"',
-        "runspec_ray=()",
-        "# Stop the Ray cluster however the script ends.",
-        "trap 'kill \"${runspec_ray[@]}\" 2>/dev/null || true; wait' EXIT",
+        _RAY_TRAP,
         _join((*on_head, *ctx.srun, *head)) + " &",
         'runspec_ray+=("$!")',
-        "if ((SLURM_JOB_NUM_NODES > 1)); then",
-        "    " + _join((*others, *ctx.srun, *worker)) + " &",
+        "# One srun per worker node: one that fails is seen at once, and ends no other.",
+        'mapfile -t runspec_hosts <<<"$runspec_nodes"',
+        'for runspec_worker in "${runspec_hosts[@]:1}"; do',
+        "    " + _join((*on("$runspec_worker"), *ctx.srun, *worker)) + " &",
         '    runspec_ray+=("$!")',
-        "fi",
-        _join((*on_head, *ctx.srun, *waiter)),
+        "done",
+        _join((*on_head, *ctx.srun, *waiter)) + " &",
+        _RAY_WATCH,
+        'wait "$runspec_waiter"',
         _join((*on_head, *ctx.srun, *ctx.program)),
     ]
+
+
+def _ray_resources(job: Job) -> tuple[str, ...]:
+    """What each Ray node offers: the job's share of the node, not everything Ray can see."""
+    found = [f"--num-gpus={_count(job.env, 'gpus_per_node', 0, 0)}"]
+    cpus = _count(job.env, "cpus_per_task", 1, None)
+    if cpus is not None:
+        found.append(f"--num-cpus={cpus}")
+    return tuple(found)
 
 
 # -- whole scripts ------------------------------------------------------------------------

@@ -96,6 +96,10 @@ GOLDEN_CASES: dict[str, Any] = {
         make_job("ranks.py", {"gpus_per_node": 0, "ntasks_per_node": 4, "nodes": 1})
     ),
     "ray": lambda: render_sbatch(make_job("ray_app.py", {"partition": "gpu"})),
+    "ray-cpu": lambda: render_sbatch(
+        make_job("ray_app.py", {"gpus_per_node": 0, "cpus_per_task": 16, "nodes": 2}),
+        python="/opt/venv/bin/python",
+    ),
     "container": lambda: render_sbatch(
         make_job(
             "container.py",

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests.support import require_module
+
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +105,39 @@ def test_torchrun_two_nodes_two_processes(tmp_path: Path) -> None:
     assert {record["rank_sum"] for record in records} == {6}  # all_reduce over all four
     by_node = sorted((record["SLURMD_NODENAME"], record["LOCAL_RANK"]) for record in records)
     assert by_node == [("node1", "0"), ("node1", "1"), ("node2", "0"), ("node2", "1")]
+
+
+def job_processes(job_id: str) -> list[str]:
+    """Command lines of the live processes of Slurm job ``job_id`` (found by their environment)."""
+    wanted = f"SLURM_JOB_ID={job_id}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:  # a zombie has an empty environment; a process may end while we look
+            if wanted in environ.read_bytes().split(b"\0"):
+                found.append((environ.parent / "cmdline").read_bytes().replace(b"\0", b" "))
+        except OSError:
+            continue
+    return [command.decode(errors="replace") for command in found]
+
+
+def test_ray_cluster_spans_two_nodes_and_stops_with_the_job(tmp_path: Path) -> None:
+    require_module("ray")
+    write_env(tmp_path)
+    done = runspec(
+        tmp_path, "submit", str(RECIPES / "ray_app.py"), "-p", "cluster", "run.env.nodes=2",
+        "run.env.gpus_per_node=2", "--wait",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.splitlines()[0]
+    assert job_processes(job_id) == []  # no raylet, GCS or Ray worker outlives the job
+    assert "runspec: stopping the Ray cluster" in done.stderr
+    record = json.loads((the_folder(tmp_path, job_id) / "ray.json").read_text())
+    assert (record["job_nodes"], record["alive_nodes"]) == (2, 2)
+    tasks = sorted(record["tasks"], key=lambda task: str(task["slurm_node"]))
+    assert [task["slurm_node"] for task in tasks] == ["node1", "node2"]
+    assert len({task["ray_node"] for task in tasks}) == 2  # one task on each Ray node
+    assert sorted(record["gpus"].values()) == [2, 2]  # --num-gpus is the job's share
+    assert {task["python"] for task in tasks} == {sys.executable}  # runspec's python
 
 
 def test_dependency_chain(tmp_path: Path) -> None:

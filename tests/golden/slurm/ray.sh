@@ -31,14 +31,23 @@ fi
 cd /repo/recipes
 export RAY_ADDRESS="$MASTER_ADDR:$MASTER_PORT"
 runspec_ray=()
-# Stop the Ray cluster however the script ends.
-trap 'kill "${runspec_ray[@]}" 2>/dev/null || true; wait' EXIT
-srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_head" ray start --head --node-ip-address="$MASTER_ADDR" --port="$MASTER_PORT" --block &
+# Stop the Ray cluster however the script ends. A killed srun cancels its step at once;
+# left to the end of the job, Ray's own shutdown held the job for ~30 s more.
+runspec_stop_ray() {
+    echo "runspec: stopping the Ray cluster" >&2
+    # shellcheck disable=SC2046 # one pid per word: the Ray sruns and the waiter
+    kill $(jobs -p) 2>/dev/null || true
+    wait
+}
+trap runspec_stop_ray EXIT
+srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_head" python -m ray.scripts.scripts start --head --node-ip-address="$MASTER_ADDR" --port="$MASTER_PORT" --num-gpus=8 --dashboard-agent-listen-port=0 --dashboard-port="$((MASTER_PORT + 10000))" --ray-client-server-port="$((MASTER_PORT + 20000))" --disable-usage-stats --block &
 runspec_ray+=("$!")
-if ((SLURM_JOB_NUM_NODES > 1)); then
-    srun --nodes="$((SLURM_JOB_NUM_NODES - 1))" --ntasks-per-node=1 --overlap --exclude="$runspec_head" ray start --address="$RAY_ADDRESS" --block &
+# One srun per worker node: one that fails is seen at once, and ends no other.
+mapfile -t runspec_hosts <<<"$runspec_nodes"
+for runspec_worker in "${runspec_hosts[@]:1}"; do
+    srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_worker" python -m ray.scripts.scripts start --address="$RAY_ADDRESS" --num-gpus=8 --dashboard-agent-listen-port=0 --block &
     runspec_ray+=("$!")
-fi
+done
 srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_head" python -c 'import sys, time
 import ray
 want, deadline = int(sys.argv[1]), time.monotonic() + 600
@@ -49,10 +58,22 @@ while True:
     except Exception:
         if time.monotonic() > deadline:
             sys.exit("runspec: the Ray head did not start within 600 s")
-        time.sleep(2)
+        time.sleep(1)
 while sum(node["Alive"] for node in ray.nodes()) < want:
     if time.monotonic() > deadline:
         sys.exit(f"runspec: not all {want} nodes joined the Ray cluster within 600 s")
-    time.sleep(2)
-' "$SLURM_JOB_NUM_NODES"
+    time.sleep(0.5)
+' "$SLURM_JOB_NUM_NODES" &
+runspec_waiter=$!
+# A Ray srun that ends before the waiter returns means its node can no longer join.
+while kill -0 "$runspec_waiter" 2>/dev/null; do
+    for runspec_pid in "${runspec_ray[@]}"; do
+        if ! kill -0 "$runspec_pid" 2>/dev/null; then
+            echo "runspec: a Ray node stopped before all nodes joined" >&2
+            exit 1
+        fi
+    done
+    sleep 0.5
+done
+wait "$runspec_waiter"
 srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_head" python /repo/recipes/ray_app.py --config /jobs/slurm-tests-echo/20250101-120000/config.json
