@@ -297,15 +297,18 @@ def _add_pipe(sub: Any) -> None:
 
 def _cmd_pipe(args: argparse.Namespace) -> int:
     from . import executor
+    from .job import discard_dir
 
     steps = executor.parse_steps(args.steps)
-    jobs = [
-        _assemble(
-            argparse.Namespace(**vars(step), profile=args.profile, env_file=args.env_file),
-            args.profile, create=not args.dry_run,
-        )
-        for step in steps
-    ]  # fmt: skip
+    jobs: list[Any] = []
+    try:
+        for step in steps:
+            namespace = argparse.Namespace(**vars(step), env_file=args.env_file)
+            jobs.append(_assemble(namespace, args.profile, create=not args.dry_run))
+    except BaseException:
+        for job in jobs:
+            discard_dir(job.dir)  # the steps already assembled will not run
+        raise
     options = executor.RunOptions(argv=tuple(sys.argv), prefix=args.prefix)
     step_args = [tuple(step.script_args) for step in steps]
     if args.dry_run:

@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ._masking import masked, masked_tree
-from .errors import MissingExtraError, PipelineError
+from .errors import MissingExtraError, PipelineError, RunspecError
 from .job import Job, new_job_dir, timestamp, write_record
 
 if TYPE_CHECKING:
@@ -108,7 +108,11 @@ def _run_local(job: Job, options: RunOptions) -> int:
     from .local import run_local
 
     write_record(job, options.argv, job_id=str(os.getpid()))
-    result = run_local(job, options.args)
+    try:
+        result = run_local(job, options.args)
+    except RunspecError as exc:
+        write_record(job, options.argv, job_id=str(os.getpid()), error=str(exc))
+        raise
     write_record(job, options.argv, job_id=str(os.getpid()), exit_code=result.exit_code)
     if result.exit_code:
         print(f"runspec: {_single_failure(job, result)}", file=sys.stderr)

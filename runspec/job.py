@@ -9,6 +9,7 @@ what :meth:`Job.write` saves.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -27,7 +28,15 @@ from .overrides import Override, apply_overrides
 from .profiles import RESERVED, EnvFile, Profile, find_env_file
 from .spec import Runspec
 
-__all__ = ["Job", "assemble", "job_name", "new_job_dir", "select_profile", "write_record"]
+__all__ = [
+    "Job",
+    "assemble",
+    "discard_dir",
+    "job_name",
+    "new_job_dir",
+    "select_profile",
+    "write_record",
+]
 
 JobDir = Callable[[Mapping[str, Any]], "Path | None"]
 
@@ -162,8 +171,19 @@ def assemble(
     folder = job_dir(env) if job_dir else None
     document["run"]["env"] = env
     document["run"]["job"]["dir"] = str(folder) if folder else None
-    resolved: dict[str, Any] = template.resolve(document, document)
+    try:
+        resolved: dict[str, Any] = template.resolve(document, document)
+    except BaseException:
+        discard_dir(folder)
+        raise
     return Job(spec, profile, path, resolved, name, folder, tuple(parsed))
+
+
+def discard_dir(folder: Path | None) -> None:
+    """Remove a job folder that is still empty: the job it was made for never started."""
+    if folder is not None:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _git(folder: Path, *args: str) -> str | None:

@@ -107,3 +107,12 @@ def test_pipe_refusals(runspec, work, args, message):
     done = runspec("pipe", *args, cwd=work)
     assert (done.returncode, done.stderr) == (1, message)
     assert not (work / ".runspec").exists()
+
+
+def test_a_step_that_fails_to_assemble_leaves_no_job_folders(runspec, work):
+    done = runspec(
+        "pipe", str(PIPE / "generate.py"), "+", str(PIPE / "upper.py"), "nosuch=1", cwd=work
+    )
+    assert done.returncode == 1
+    assert done.stderr == "runspec: error: nosuch: no such key to set (use +nosuch=... to add it)\n"
+    assert not list((work / ".runspec" / "jobs").iterdir())

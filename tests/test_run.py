@@ -244,3 +244,31 @@ def test_commands_that_act_refuse_a_recipe_with_check_errors(runspec, tmp_path, 
         "must be an integer (got 'gpu') (and 1 more; see 'runspec check')\n"
     )
     assert not (tmp_path / ".runspec").exists()
+
+
+def test_a_config_that_fails_to_resolve_leaves_no_job_folder(runspec, recipes, tmp_path):
+    done = runspec("run", str(recipes / "probe.py"), "message=${run.env.nodez}", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == (
+        "runspec: error: run.env.nodez: no such key (known: executor, gpus_per_node, nodes)\n"
+    )
+    assert _job_dirs(tmp_path) == []
+
+
+def test_a_recipe_that_cannot_start_is_recorded_as_such(runspec, tmp_path):
+    script = tmp_path / "nocmd.py"
+    script.write_text(
+        '# /// script\n# [tool.runspec]\n# name = "nocmd"\n# [tool.runspec.run]\n'
+        '# launch = "direct"\n# cmd = "no-such-program-xyz {script}"\n'
+        '# [tool.runspec.config]\n# format = "json"\n# ///\n'
+    )
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "default.json").write_text("{}")
+    done = runspec("run", str(script), cwd=tmp_path)
+    assert done.returncode == 1
+    message = "step 1 (nocmd): cannot run 'no-such-program-xyz': No such file or directory"
+    assert done.stderr == f"runspec: error: {message}\n"
+    [folder] = _job_dirs(tmp_path)
+    record = json.loads((folder / "runspec.json").read_text())
+    assert record["error"] == message
+    assert "exit_code" not in record
