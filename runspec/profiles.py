@@ -79,6 +79,9 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _is_env_value(value: Any) -> bool:
     return isinstance(value, (str, int, float))  # bool is an int
 
@@ -483,13 +486,21 @@ class EnvFile:
             if not _CHECKS[kind](value):
                 errors.append(self._key_error(name, (key,), f"must be {kind} (got {_show(value)})"))
             elif kind == _ENV_VARS:
-                errors.extend(
-                    self._key_error(
-                        name, (key, var), f"must be str, int, float or bool (got {_show(item)})"
-                    )
-                    for var, item in value.items()
-                    if not _is_env_value(item)
-                )
+                errors.extend(self._env_var_errors(name, value))
+        return errors
+
+    def _env_var_errors(self, name: str, table: Mapping[str, Any]) -> list[ProfileError]:
+        errors = []
+        for var, item in table.items():
+            if not _ENV_NAME.fullmatch(var):
+                message = "not a valid environment variable name"
+            elif not _is_env_value(item):
+                message = f"must be str, int, float or bool (got {_show(item)})"
+            elif isinstance(item, str) and "\0" in item:
+                message = "must not contain a NUL character"
+            else:
+                continue
+            errors.append(self._key_error(name, ("env_vars", var), message))
         return errors
 
     def _key_error(self, name: str, key_path: tuple[str, ...], message: str) -> ProfileError:

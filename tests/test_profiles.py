@@ -561,9 +561,21 @@ RESOLVE_ERRORS = [
     ),
     (
         "env-var-dotted-quoted",
-        '[a]\nenv_vars."my.var" = []\n',
+        '[a]\nenv_vars."my.var" = "x"\n',
         "a",
-        '{path}:2: [a].env_vars."my.var": must be str, int, float or bool (got [])',
+        '{path}:2: [a].env_vars."my.var": not a valid environment variable name',
+    ),
+    (
+        "env-var-name-with-equals",
+        '[a.env_vars]\n"A=B" = "x"\n',
+        "a",
+        '{path}:2: [a].env_vars."A=B": not a valid environment variable name',
+    ),
+    (
+        "env-var-nul",
+        '[a.env_vars]\nA = "x\\u0000y"\n',
+        "a",
+        "{path}:2: [a].env_vars.A: must not contain a NUL character",
     ),
     ("job-dir-int", "[a]\njob_dir = 1\n", "a", "{path}:2: [a].job_dir: must be str (got 1)"),
     (
