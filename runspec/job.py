@@ -22,7 +22,7 @@ from ._files import write_atomic
 from ._masking import has_secrets
 from ._merge import deep_merge
 from .config import find_config, load_config
-from .errors import ProfileError
+from .errors import PipelineError, ProfileError
 from .overrides import Override, apply_overrides
 from .profiles import RESERVED, EnvFile, Profile, find_env_file
 from .spec import Runspec
@@ -80,15 +80,19 @@ def job_name(spec: Runspec) -> str:
 
 def new_job_dir(parent: Path, leaf: str) -> Path:
     """Create a fresh folder ``parent/leaf`` (``leaf-2``, ... if taken) and return it."""
-    parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1, 1000):
-        folder = parent / (leaf if attempt == 1 else f"{leaf}-{attempt}")
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        return folder
-    raise FileExistsError(f"{parent / leaf}: too many job folders with this name")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, 1000):
+            folder = parent / (leaf if attempt == 1 else f"{leaf}-{attempt}")
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            return folder
+    except OSError as exc:
+        message = f"cannot create the job folder: {exc.strerror}"
+        raise PipelineError(message, path=parent) from exc
+    raise PipelineError("too many job folders with this name", path=parent / leaf)
 
 
 def timestamp() -> str:

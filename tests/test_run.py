@@ -146,6 +146,16 @@ def test_run_refusals(runspec, recipes, tmp_path, args, message):
     assert not (recipes / ".runspec").exists()
 
 
+def test_job_folder_that_cannot_be_created_is_one_line(runspec, recipes, tmp_path):
+    (tmp_path / ".runspec").write_text("a file where the jobs folder should go\n")
+    done = runspec("run", str(recipes / "probe.py"), cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"runspec: error: {tmp_path}/.runspec/jobs: cannot create the job folder: "
+        "Not a directory\n"
+    )
+
+
 def test_unknown_executor_names_the_extra_and_writes_nothing(runspec, recipes, tmp_path):
     (tmp_path / "env.toml").write_text('[lepton]\nexecutor = "lepton"\n')
     done = runspec("run", str(recipes / "probe.py"), "-p", "lepton", cwd=tmp_path)
