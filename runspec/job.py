@@ -22,7 +22,7 @@ from ._files import write_atomic
 from ._masking import has_secrets
 from ._merge import deep_merge
 from .config import find_config, load_config
-from .errors import PipelineError, ProfileError
+from .errors import ConfigError, PipelineError, ProfileError
 from .overrides import Override, apply_overrides
 from .profiles import RESERVED, EnvFile, Profile, find_env_file
 from .spec import Runspec
@@ -157,17 +157,52 @@ def assemble(
     """
     path = find_config(spec, config)
     data = load_config(path, spec.config.format)
+    _require(data, "run", dict, path=path, missing_ok=True)
     name = job_name(spec)
     run = _namespace(spec, envfile, profile, path, name)
     document = {**data, "run": deep_merge(data.get("run", {}), run)}
     parsed = [Override.parse(text) for text in overrides]
     document = apply_overrides(document, parsed, open_prefixes=(("run", "env"),))
+    _require(document, "run", dict)
+    for part in ("env", "job"):
+        _require(document["run"], part, dict, prefix="run.")
     env = template.resolve(document["run"]["env"], document)
+    _check_env(env)
     folder = job_dir(env) if job_dir else None
     document["run"]["env"] = env
     document["run"]["job"]["dir"] = str(folder) if folder else None
     resolved: dict[str, Any] = template.resolve(document, document)
     return Job(spec, profile, path, resolved, name, folder, tuple(parsed))
+
+
+def _require(
+    table: Mapping[str, Any],
+    key: str,
+    kind: type,
+    *,
+    prefix: str = "",
+    path: Path | None = None,
+    missing_ok: bool = False,
+) -> None:
+    """Refuse a ``run`` section value of the wrong kind (from a config file or an override)."""
+    if key not in table:
+        if missing_ok:
+            return
+        message = "deleted by an override"
+    elif isinstance(table[key], kind):
+        return
+    else:
+        message = f"got {table[key]!r}"
+    noun = "a table" if kind is dict else "a string"
+    raise ConfigError(f"must be {noun} ({message})", path=path, key=prefix + key)
+
+
+def _check_env(env: Mapping[str, Any]) -> None:
+    """The ``run.env`` keys every executor relies on must have their kind."""
+    kinds = (("executor", str), ("job_dir", str), ("remote_job_dir", str), ("env_vars", dict))
+    for key, kind in kinds:
+        if env.get(key) is not None:
+            _require(env, key, kind, prefix="run.env.")
 
 
 def _git(folder: Path, *args: str) -> str | None:

@@ -188,8 +188,21 @@ def test_config_by_name_and_by_path(tmp_path):
         ),
         ("[1, 2]", (), ConfigError, "{config}: a config must be an object at the top (got list)"),
         ('{"a": ', (), ConfigError, "{config}:1: invalid JSON: Expecting value (column 7)"),
+        ({"run": 3}, (), ConfigError, "{config}: run: must be a table (got 3)"),
+        ({}, ("run=3",), ConfigError, "run: must be a table (got 3)"),
+        ({}, ("~run",), ConfigError, "run: must be a table (deleted by an override)"),
+        ({}, ("~run.env",), ConfigError, "run.env: must be a table (deleted by an override)"),
+        ({}, ("run.job=3",), ConfigError, "run.job: must be a table (got 3)"),
+        ({}, ("run.env=3",), ConfigError, "run.env: must be a table (got 3)"),
+        ({}, ("run.env.env_vars=3",), ConfigError, "run.env.env_vars: must be a table (got 3)"),
+        ({}, ("run.env.job_dir=[1]",), ConfigError, "run.env.job_dir: must be a string (got [1])"),
+        ({}, ("run.env.executor=3",), ConfigError, "run.env.executor: must be a string (got 3)"),
     ],
-    ids=["set-missing", "add-existing", "unknown-reference", "not-an-object", "bad-json"],
+    ids=[
+        "set-missing", "add-existing", "unknown-reference", "not-an-object", "bad-json",
+        "config-run-scalar", "run-scalar", "run-deleted", "env-deleted", "job-scalar",
+        "env-scalar", "env-vars-scalar", "job-dir-list", "executor-int",
+    ],
 )  # fmt: skip
 def test_assembly_errors(tmp_path, config, overrides, error, message):
     script = _recipe(tmp_path, config)
