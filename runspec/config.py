@@ -75,6 +75,11 @@ def _load_json(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno
         ) from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        message = "invalid JSON: a \\u escape is a lone surrogate, not UTF-8 text"
+        raise ConfigError(message, path=path) from None
     if not isinstance(data, dict):
         raise ConfigError(
             f"a config must be an object at the top (got {type(data).__name__})", path=path

@@ -188,6 +188,10 @@ def test_config_by_name_and_by_path(tmp_path):
         ),
         ("[1, 2]", (), ConfigError, "{config}: a config must be an object at the top (got list)"),
         ('{"a": ', (), ConfigError, "{config}:1: invalid JSON: Expecting value (column 7)"),
+        (
+            '{"a": "\\ud800"}', (), ConfigError,
+            "{config}: invalid JSON: a \\u escape is a lone surrogate, not UTF-8 text",
+        ),
         ({"run": 3}, (), ConfigError, "{config}: run: must be a table (got 3)"),
         ({}, ("run=3",), ConfigError, "run: must be a table (got 3)"),
         ({}, ("~run",), ConfigError, "run: must be a table (deleted by an override)"),
@@ -200,8 +204,8 @@ def test_config_by_name_and_by_path(tmp_path):
     ],
     ids=[
         "set-missing", "add-existing", "unknown-reference", "not-an-object", "bad-json",
-        "config-run-scalar", "run-scalar", "run-deleted", "env-deleted", "job-scalar",
-        "env-scalar", "env-vars-scalar", "job-dir-list", "executor-int",
+        "lone-surrogate", "config-run-scalar", "run-scalar", "run-deleted", "env-deleted",
+        "job-scalar", "env-scalar", "env-vars-scalar", "job-dir-list", "executor-int",
     ],
 )  # fmt: skip
 def test_assembly_errors(tmp_path, config, overrides, error, message):
