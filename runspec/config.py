@@ -56,7 +56,9 @@ def find_config(spec: Runspec, choice: str | None = None) -> Path:
 
 
 def load_config(path: Path, format: str) -> dict[str, Any]:
-    """Load a config file as a plain dict, by format."""
+    """Load a config file as a plain dict: by its suffix, else by the recipe's format."""
+    if path.suffix in (".yaml", ".yml"):
+        return _load_with_extra(path, "yaml" if format == "json" else format)
     if path.suffix == ".json" or format == "json":
         return _load_json(path)
     return _load_with_extra(path, format)

@@ -226,6 +226,18 @@ def test_yaml_config_without_the_extra_names_it(tmp_path, monkeypatch):
     )
 
 
+def test_yaml_file_for_a_json_recipe_names_the_extra(tmp_path, monkeypatch):
+    script = _recipe(tmp_path, {})
+    (tmp_path / "other.yaml").write_text("a: 1\n")
+    monkeypatch.setitem(__import__("sys").modules, "runspec_extras.omegaconf_config", None)
+    with pytest.raises(MissingExtraError) as caught:
+        assemble(parse(script), config=str(tmp_path / "other.yaml"))
+    assert str(caught.value) == (
+        f"{tmp_path / 'other.yaml'}: yaml configs need the omegaconf extra: "
+        "pip install 'runspec[omegaconf]'"
+    )
+
+
 def test_unknown_config_lists_the_available_ones(tmp_path):
     script = _recipe(tmp_path, {})
     with pytest.raises(ConfigError) as caught:
