@@ -367,7 +367,11 @@ def _cmd_sbatch(args: argparse.Namespace) -> int:
     _require_profile(args)
     _, script = _slurm_job(args, submitting=False)
     if args.output:
-        write_atomic(args.output, script.text, script.mode)
+        try:
+            write_atomic(args.output, script.text, script.mode)
+        except OSError as exc:
+            message = f"cannot write the batch script: {exc.strerror}"
+            raise RunspecError(message, path=args.output) from None
     else:
         print(script.masked, end="")
     return 0

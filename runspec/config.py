@@ -56,7 +56,9 @@ def find_config(spec: Runspec, choice: str | None = None) -> Path:
 
 
 def load_config(path: Path, format: str) -> dict[str, Any]:
-    """Load a config file as a plain dict, by format."""
+    """Load a config file as a plain dict: by its suffix, else by the recipe's format."""
+    if path.suffix in (".yaml", ".yml"):
+        return _load_with_extra(path, "yaml" if format == "json" else format)
     if path.suffix == ".json" or format == "json":
         return _load_json(path)
     return _load_with_extra(path, format)
@@ -75,6 +77,11 @@ def _load_json(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno
         ) from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        message = "invalid JSON: a \\u escape is a lone surrogate, not UTF-8 text"
+        raise ConfigError(message, path=path) from None
     if not isinstance(data, dict):
         raise ConfigError(
             f"a config must be an object at the top (got {type(data).__name__})", path=path

@@ -105,8 +105,9 @@ def run(job: Job, options: RunOptions) -> int:
 
 
 def _run_local(job: Job, options: RunOptions) -> int:
-    from .local import run_local
+    from .local import local_launch, run_local
 
+    _launchable([job], [options.args], local_launch)
     write_record(job, options.argv, job_id=str(os.getpid()))
     try:
         result = run_local(job, options.args)
@@ -206,13 +207,28 @@ def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: R
         return code
     from .local import local_launch, run_steps
 
-    launches = [local_launch(job, args) for job, args in zip(jobs, step_args, strict=True)]
+    launches = _launchable(jobs, step_args, local_launch)
     for job in jobs:
         write_record(job, options.argv, job_id=str(os.getpid()))
     result = run_steps(jobs, launches, prefix=options.prefix)
     if result.exit_code:
         print(f"runspec: {result.describe()}", file=sys.stderr)
     return result.exit_code
+
+
+def _launchable(
+    jobs: Sequence[Job], step_args: Sequence[Sequence[str]], launch: Callable[..., Any]
+) -> list[Any]:
+    """Build every job's launch; when one cannot be built, remove the job folders made for them."""
+    try:
+        return [launch(job, args) for job, args in zip(jobs, step_args, strict=True)]
+    except BaseException:
+        import shutil
+
+        for job in jobs:
+            if job.dir is not None:
+                shutil.rmtree(job.dir, ignore_errors=True)
+        raise
 
 
 def dry_run_pipe(

@@ -23,7 +23,7 @@ from ._files import write_atomic
 from ._masking import has_secrets
 from ._merge import deep_merge
 from .config import find_config, load_config
-from .errors import ProfileError
+from .errors import ConfigError, PipelineError, ProfileError
 from .overrides import Override, apply_overrides
 from .profiles import RESERVED, EnvFile, Profile, find_env_file
 from .spec import Runspec
@@ -89,15 +89,19 @@ def job_name(spec: Runspec) -> str:
 
 def new_job_dir(parent: Path, leaf: str) -> Path:
     """Create a fresh folder ``parent/leaf`` (``leaf-2``, ... if taken) and return it."""
-    parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1, 1000):
-        folder = parent / (leaf if attempt == 1 else f"{leaf}-{attempt}")
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        return folder
-    raise FileExistsError(f"{parent / leaf}: too many job folders with this name")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, 1000):
+            folder = parent / (leaf if attempt == 1 else f"{leaf}-{attempt}")
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            return folder
+    except OSError as exc:
+        message = f"cannot create the job folder: {exc.strerror}"
+        raise PipelineError(message, path=parent) from exc
+    raise PipelineError("too many job folders with this name", path=parent / leaf)
 
 
 def timestamp() -> str:
@@ -162,12 +166,17 @@ def assemble(
     """
     path = find_config(spec, config)
     data = load_config(path, spec.config.format)
+    _require(data, "run", dict, path=path, missing_ok=True)
     name = job_name(spec)
     run = _namespace(spec, envfile, profile, path, name)
     document = {**data, "run": deep_merge(data.get("run", {}), run)}
     parsed = [Override.parse(text) for text in overrides]
     document = apply_overrides(document, parsed, open_prefixes=(("run", "env"),))
+    _require(document, "run", dict)
+    for part in ("env", "job"):
+        _require(document["run"], part, dict, prefix="run.")
     env = template.resolve(document["run"]["env"], document)
+    _check_env(env)
     folder = job_dir(env) if job_dir else None
     document["run"]["env"] = env
     document["run"]["job"]["dir"] = str(folder) if folder else None
@@ -184,6 +193,36 @@ def discard_dir(folder: Path | None) -> None:
     if folder is not None:
         with contextlib.suppress(OSError):
             folder.rmdir()
+
+
+def _require(
+    table: Mapping[str, Any],
+    key: str,
+    kind: type,
+    *,
+    prefix: str = "",
+    path: Path | None = None,
+    missing_ok: bool = False,
+) -> None:
+    """Refuse a ``run`` section value of the wrong kind (from a config file or an override)."""
+    if key not in table:
+        if missing_ok:
+            return
+        message = "deleted by an override"
+    elif isinstance(table[key], kind):
+        return
+    else:
+        message = f"got {table[key]!r}"
+    noun = "a table" if kind is dict else "a string"
+    raise ConfigError(f"must be {noun} ({message})", path=path, key=prefix + key)
+
+
+def _check_env(env: Mapping[str, Any]) -> None:
+    """The ``run.env`` keys every executor relies on must have their kind."""
+    kinds = (("executor", str), ("job_dir", str), ("remote_job_dir", str), ("env_vars", dict))
+    for key, kind in kinds:
+        if env.get(key) is not None:
+            _require(env, key, kind, prefix="run.env.")
 
 
 def _git(folder: Path, *args: str) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import template
+from .errors import SpecError
 from .spec import Runspec
 
 __all__ = ["program", "torchrun_argv"]
@@ -35,7 +36,11 @@ def program(
     script = str(spec.script_path)
     if spec.run.cmd is None:
         return (python, script, "--config", config, *args)
-    tokens = shlex.split(spec.run.cmd)
+    try:
+        tokens = shlex.split(spec.run.cmd)
+    except ValueError as exc:
+        message = f"cannot split the command: {exc}"
+        raise SpecError(message, path=spec.script_path, key="tool.runspec.run.cmd") from None
     filled = [token.replace("{script}", script).replace("{config}", config) for token in tokens]
     if namespace is not None:
         filled = [str(template.resolve(token, namespace)) for token in filled]

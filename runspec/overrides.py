@@ -56,7 +56,20 @@ class Override:
         if not _KEY.fullmatch(key):
             raise _invalid(text, f"bad key {key!r} (dotted names of letters, digits, '_' and '-')")
         value = None if op == "delete" else _parse_value(raw, text)
+        if not _is_utf8(value):
+            raise _invalid(text, "value is not valid UTF-8 text")
         return cls(op, tuple(key.split(".")), value, text)
+
+
+def _is_utf8(value: Any) -> bool:
+    """Whether ``value`` can be saved as UTF-8 JSON (no lone surrogate, no undecodable byte)."""
+    import json
+
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _invalid(text: str, reason: str) -> OverrideError:

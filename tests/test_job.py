@@ -188,8 +188,25 @@ def test_config_by_name_and_by_path(tmp_path):
         ),
         ("[1, 2]", (), ConfigError, "{config}: a config must be an object at the top (got list)"),
         ('{"a": ', (), ConfigError, "{config}:1: invalid JSON: Expecting value (column 7)"),
+        (
+            '{"a": "\\ud800"}', (), ConfigError,
+            "{config}: invalid JSON: a \\u escape is a lone surrogate, not UTF-8 text",
+        ),
+        ({"run": 3}, (), ConfigError, "{config}: run: must be a table (got 3)"),
+        ({}, ("run=3",), ConfigError, "run: must be a table (got 3)"),
+        ({}, ("~run",), ConfigError, "run: must be a table (deleted by an override)"),
+        ({}, ("~run.env",), ConfigError, "run.env: must be a table (deleted by an override)"),
+        ({}, ("run.job=3",), ConfigError, "run.job: must be a table (got 3)"),
+        ({}, ("run.env=3",), ConfigError, "run.env: must be a table (got 3)"),
+        ({}, ("run.env.env_vars=3",), ConfigError, "run.env.env_vars: must be a table (got 3)"),
+        ({}, ("run.env.job_dir=[1]",), ConfigError, "run.env.job_dir: must be a string (got [1])"),
+        ({}, ("run.env.executor=3",), ConfigError, "run.env.executor: must be a string (got 3)"),
     ],
-    ids=["set-missing", "add-existing", "unknown-reference", "not-an-object", "bad-json"],
+    ids=[
+        "set-missing", "add-existing", "unknown-reference", "not-an-object", "bad-json",
+        "lone-surrogate", "config-run-scalar", "run-scalar", "run-deleted", "env-deleted",
+        "job-scalar", "env-scalar", "env-vars-scalar", "job-dir-list", "executor-int",
+    ],
 )  # fmt: skip
 def test_assembly_errors(tmp_path, config, overrides, error, message):
     script = _recipe(tmp_path, config)
@@ -205,6 +222,18 @@ def test_yaml_config_without_the_extra_names_it(tmp_path, monkeypatch):
         assemble(parse(script))
     assert str(caught.value) == (
         f"{tmp_path / 'config' / 'default.yaml'}: yaml configs need the omegaconf extra: "
+        "pip install 'runspec[omegaconf]'"
+    )
+
+
+def test_yaml_file_for_a_json_recipe_names_the_extra(tmp_path, monkeypatch):
+    script = _recipe(tmp_path, {})
+    (tmp_path / "other.yaml").write_text("a: 1\n")
+    monkeypatch.setitem(__import__("sys").modules, "runspec_extras.omegaconf_config", None)
+    with pytest.raises(MissingExtraError) as caught:
+        assemble(parse(script), config=str(tmp_path / "other.yaml"))
+    assert str(caught.value) == (
+        f"{tmp_path / 'other.yaml'}: yaml configs need the omegaconf extra: "
         "pip install 'runspec[omegaconf]'"
     )
 

@@ -121,6 +121,16 @@ PARSE_ERRORS = [
         ),
     ),
     (
+        "lone-surrogate-escape",
+        'a=["\\ud800"]',
+        "invalid override 'a=[\"\\\\ud800\"]': value is not valid UTF-8 text",
+    ),
+    (
+        "undecodable-argv-byte",
+        "a=x\udcff",
+        "invalid override 'a=x\\udcff': value is not valid UTF-8 text",
+    ),
+    (
         "json-nan",
         "a=[NaN]",
         (

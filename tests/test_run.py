@@ -146,6 +146,39 @@ def test_run_refusals(runspec, recipes, tmp_path, args, message):
     assert not (recipes / ".runspec").exists()
 
 
+def test_job_folder_that_cannot_be_created_is_one_line(runspec, recipes, tmp_path):
+    (tmp_path / ".runspec").write_text("a file where the jobs folder should go\n")
+    done = runspec("run", str(recipes / "probe.py"), cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"runspec: error: {tmp_path}/.runspec/jobs: cannot create the job folder: "
+        "Not a directory\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cmd", "message"),
+    [
+        (
+            "python {script} 'open",
+            "{script}: tool.runspec.run.cmd: cannot split the command: No closing quotation",
+        ),
+        ("python {script} ${run.nope}", "run.nope: no such key (known: "),
+    ],
+    ids=["unbalanced-quote", "unknown-reference"],
+)
+def test_bad_cmd_is_one_line_and_leaves_no_job_folder(runspec, write_recipe, tmp_path, cmd, message):
+    toml = f'[tool.runspec]\nname = "c"\n[tool.runspec.run]\nlaunch = "direct"\ncmd = "{cmd}"\n'
+    script = write_recipe("c.py", toml + '[tool.runspec.config]\nformat = "json"\n')
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "default.json").write_text("{}")
+    done = runspec("run", str(script), cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith("runspec: error: " + message.format(script=script))
+    assert done.stderr.count("\n") == 1
+    assert _job_dirs(tmp_path) == []
+
+
 def test_unknown_executor_names_the_extra_and_writes_nothing(runspec, recipes, tmp_path):
     (tmp_path / "env.toml").write_text('[lepton]\nexecutor = "lepton"\n')
     done = runspec("run", str(recipes / "probe.py"), "-p", "lepton", cwd=tmp_path)

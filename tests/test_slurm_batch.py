@@ -236,6 +236,23 @@ def test_cli_sbatch_prints_masked_and_writes_unmasked(
     assert not (tmp_path / "jobs").exists()  # printing creates no job folder
 
 
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [("missing/job.sh", "No such file or directory"), (".", "Is a directory")],
+    ids=["missing-folder", "a-folder"],
+)
+def test_cli_sbatch_output_that_cannot_be_written_is_one_line(
+    cli: Callable[..., Result], env_file: Path, repo: Path, tmp_path: Path, where: str,
+    reason: str,
+) -> None:
+    recipe = repo / "tests" / "data" / "slurm" / "recipes" / "echo.py"
+    target = tmp_path / where
+    written = cli("sbatch", recipe, "-p", "cluster", "-o", target)
+    assert written.code == 1
+    assert written.err == f"runspec: error: {target}: cannot write the batch script: {reason}\n"
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == []
+
+
 CLI_REFUSALS = [
     ("no-profile", ("sbatch", "{recipe}"), "runspec: error: sbatch needs a Slurm profile: -p PROFILE\n"),
     ("bad-time", ("sbatch", "{recipe}", "-p", "cluster", "run.env.time=soon"),
