@@ -25,7 +25,7 @@ from ._merge import deep_merge
 from .config import find_config, load_config
 from .errors import ConfigError, PipelineError, ProfileError
 from .overrides import Override, apply_overrides
-from .profiles import RESERVED, EnvFile, Profile, find_env_file
+from .profiles import RESERVED, EnvFile, Profile, find_env_file, value_error
 from .spec import Runspec
 
 __all__ = [
@@ -218,11 +218,11 @@ def _require(
 
 
 def _check_env(env: Mapping[str, Any]) -> None:
-    """The ``run.env`` keys every executor relies on must have their kind."""
-    kinds = (("executor", str), ("job_dir", str), ("remote_job_dir", str), ("env_vars", dict))
-    for key, kind in kinds:
-        if env.get(key) is not None:
-            _require(env, key, kind, prefix="run.env.")
+    """Profile keys in ``run.env`` must have their type, also when an override set them."""
+    for key, value in env.items():
+        problem = value_error(key, value) if value is not None else None
+        if problem:
+            raise ConfigError(problem, key=f"run.env.{key}")
 
 
 def _git(folder: Path, *args: str) -> str | None:

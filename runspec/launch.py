@@ -43,8 +43,18 @@ def program(
         raise SpecError(message, path=spec.script_path, key="tool.runspec.run.cmd") from None
     filled = [token.replace("{script}", script).replace("{config}", config) for token in tokens]
     if namespace is not None:
-        filled = [str(template.resolve(token, namespace)) for token in filled]
+        filled = [_argument(template.resolve(token, namespace), spec) for token in filled]
     return (*filled, *args)
+
+
+def _argument(value: object, spec: Runspec) -> str:
+    """One word of the command; a table or list cannot be one."""
+    if isinstance(value, (dict, list, tuple)):
+        message = f"a {type(value).__name__} cannot be a command argument (got {value!r})"
+        raise SpecError(message, path=spec.script_path, key="tool.runspec.run.cmd")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def torchrun_argv(

@@ -31,6 +31,7 @@ __all__ = [
     "profile_json",
     "render_listing",
     "render_profile",
+    "value_error",
 ]
 
 RESERVED = ("wandb", "cli", "cache", "artifacts")
@@ -98,6 +99,15 @@ _CHECKS: Mapping[str, Callable[[Any], bool]] = {
     _ENV_VARS: lambda value: isinstance(value, Mapping),
     "'snapshot' or 'live'": lambda value: value in ("snapshot", "live"),
 }
+
+
+def value_error(key: str, value: Any) -> str | None:
+    """Why ``value`` does not fit profile key ``key``; None when it fits or runspec
+    does not read the key."""
+    kind = KNOWN_KEYS.get(key)
+    if kind is None or _CHECKS[kind](value):
+        return None
+    return f"must be {kind} (got {_show(value)})"
 
 
 # --- finding the file -------------------------------------------------------------
@@ -483,8 +493,9 @@ class EnvFile:
             kind = KNOWN_KEYS.get(key)
             if kind is None or key == "extends":
                 continue
-            if not _CHECKS[kind](value):
-                errors.append(self._key_error(name, (key,), f"must be {kind} (got {_show(value)})"))
+            problem = value_error(key, value)
+            if problem:
+                errors.append(self._key_error(name, (key,), problem))
             elif kind == _ENV_VARS:
                 errors.extend(self._env_var_errors(name, value))
         return errors

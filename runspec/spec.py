@@ -294,6 +294,7 @@ class _Checker:
         resources, env = spec.get("resources", {}), spec.get("env", {})
         if _is(run, dict):
             self._check_launch(run.get("launch"))
+            self._check_cmd(run.get("cmd"))
         fmt = config.get("format") if _is(config, dict) else None
         if isinstance(fmt, str) and fmt not in FORMATS:
             message = f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})"
@@ -314,6 +315,16 @@ class _Checker:
         else:
             message = f"unknown launch {launch!r} (expected one of: {', '.join(LAUNCHES)})"
             self.report(("run", "launch"), message)
+
+    def _check_cmd(self, cmd: object) -> None:
+        if not isinstance(cmd, str):
+            return
+        import shlex
+
+        try:
+            shlex.split(cmd)
+        except ValueError as exc:
+            self.report(("run", "cmd"), f"cannot split the command: {exc}")
 
     def _check_count(self, table: Mapping[str, Any], name: str, low: int, rule: str) -> None:
         value = table.get(name)

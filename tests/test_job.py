@@ -198,9 +198,9 @@ def test_config_by_name_and_by_path(tmp_path):
         ({}, ("~run.env",), ConfigError, "run.env: must be a table (deleted by an override)"),
         ({}, ("run.job=3",), ConfigError, "run.job: must be a table (got 3)"),
         ({}, ("run.env=3",), ConfigError, "run.env: must be a table (got 3)"),
-        ({}, ("run.env.env_vars=3",), ConfigError, "run.env.env_vars: must be a table (got 3)"),
-        ({}, ("run.env.job_dir=[1]",), ConfigError, "run.env.job_dir: must be a string (got [1])"),
-        ({}, ("run.env.executor=3",), ConfigError, "run.env.executor: must be a string (got 3)"),
+        ({}, ("run.env.env_vars=3",), ConfigError, "run.env.env_vars: must be table of str, int, float or bool (got 3)"),
+        ({}, ("run.env.job_dir=[1]",), ConfigError, "run.env.job_dir: must be str (got [1])"),
+        ({}, ("run.env.executor=3",), ConfigError, "run.env.executor: must be str (got 3)"),
     ],
     ids=[
         "set-missing", "add-existing", "unknown-reference", "not-an-object", "bad-json",
@@ -283,3 +283,20 @@ def test_config_command_text_output(runspec, tmp_path):
             executor: "local"
         """)
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("run.env.nodes=x", "run.env.nodes: must be int >= 1 (got 'x')"),
+        ("run.env.nodes=0", "run.env.nodes: must be int >= 1 (got 0)"),
+        ("run.env.exclusive=1", "run.env.exclusive: must be bool (got 1)"),
+        ("run.env.mounts=/a:/b", "run.env.mounts: must be list of str (got '/a:/b')"),
+    ],
+    ids=["nodes-text", "nodes-zero", "exclusive-int", "mounts-text"],
+)
+def test_overridden_profile_keys_are_checked_like_profile_values(tmp_path, override, message):
+    script = _recipe(tmp_path, {})
+    with pytest.raises(ConfigError) as caught:
+        assemble(parse(script), overrides=(override,))
+    assert str(caught.value) == message

@@ -161,7 +161,7 @@ def test_job_folder_that_cannot_be_created_is_one_line(runspec, recipes, tmp_pat
     [
         (
             "python {script} 'open",
-            "{script}: tool.runspec.run.cmd: cannot split the command: No closing quotation",
+            "{script}:6: tool.runspec.run.cmd: cannot split the command: No closing quotation",
         ),
         ("python {script} ${run.nope}", "run.nope: no such key (known: "),
     ],
@@ -305,3 +305,20 @@ def test_a_recipe_that_cannot_start_is_recorded_as_such(runspec, tmp_path):
     record = json.loads((folder / "runspec.json").read_text())
     assert record["error"] == message
     assert "exit_code" not in record
+
+
+def test_a_table_cannot_be_spliced_into_the_command(runspec, tmp_path):
+    script = tmp_path / "splice.py"
+    script.write_text(
+        '# /// script\n# [tool.runspec]\n# name = "splice"\n# [tool.runspec.run]\n'
+        '# launch = "direct"\n# cmd = "python {script} ${run.recipe}"\n'
+        '# [tool.runspec.config]\n# format = "json"\n# ///\n'
+    )
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "default.json").write_text("{}")
+    done = runspec("run", str(script), cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        f"runspec: error: {script}: tool.runspec.run.cmd: a dict cannot be a command argument (got "
+    )
+    assert _job_dirs(tmp_path) == []

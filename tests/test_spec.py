@@ -578,3 +578,10 @@ def test_any_table_raises_only_runspec_errors(scratch: Path, toml: str) -> None:
     else:
         assert _well_typed(recipe)
         assert runspec.load(path) == recipe
+
+
+def test_check_reports_a_cmd_that_cannot_be_split(write_recipe):
+    path = write_recipe("r.py", '[tool.runspec]\n[tool.runspec.run]\ncmd = "python {script} \'oops"')
+    assert [str(p) for p in runspec.check(path)] == [
+        f"{path}:4: error: tool.runspec.run.cmd: cannot split the command: No closing quotation"
+    ]
