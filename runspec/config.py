@@ -43,6 +43,8 @@ def find_config(spec: Runspec, choice: str | None = None) -> Path:
         os.sep in name or "/" in name or Path(name).suffix in (".json", ".yaml", ".yml")
     )
     if choice and (looks_like_path or os.path.isfile(name)):
+        if os.path.isdir(name):
+            raise ConfigError("is a folder, not a config file", path=name)
         if not os.path.isfile(name):
             raise ConfigError("no such config file", path=name)
         return Path(os.path.abspath(name))

@@ -142,6 +142,8 @@ def find_env_file(
 
 
 def _must_exist(path: Path, source: str) -> Path:
+    if path.is_dir():
+        raise ProfileError(f"is a folder, not an env file{source}", path=path)
     if not path.is_file():
         raise ProfileError(f"no such env file{source}", path=path)
     return path

@@ -118,3 +118,8 @@ def test_no_file_is_fine_without_a_profile(runspec, tmp_path):
     (tmp_path / ".git").mkdir()
     done = runspec("env", cwd=tmp_path, env={"HOME": str(tmp_path), "XDG_CONFIG_HOME": ""})
     assert (done.returncode, done.stdout) == (0, "no env.toml found (see 'runspec env --help')\n")
+
+
+def test_env_file_that_is_a_folder(runspec, project):
+    done = runspec("env", "--env-file", str(project), cwd=project)
+    assert (done.returncode, done.stderr) == (1, f"runspec: error: {project}: is a folder, not an env file\n")

@@ -300,3 +300,10 @@ def test_overridden_profile_keys_are_checked_like_profile_values(tmp_path, overr
     with pytest.raises(ConfigError) as caught:
         assemble(parse(script), overrides=(override,))
     assert str(caught.value) == message
+
+
+def test_config_path_that_is_a_folder(tmp_path):
+    script = _recipe(tmp_path, {})
+    with pytest.raises(ConfigError) as caught:
+        assemble(parse(script), config=str(tmp_path / "config") + "/")
+    assert str(caught.value) == f"{tmp_path / 'config'}/: is a folder, not a config file"
