@@ -178,7 +178,7 @@ def test_find_env_file(
     ("explicit", "environ", "message"),
     [
         ("missing.toml", {}, "{tmp}/missing.toml: no such env file"),
-        ("sub", {}, "{tmp}/sub: no such env file"),
+        ("sub", {}, "{tmp}/sub: is a folder, not an env file"),
         (
             None,
             {"RUNSPEC_ENV_FILE": "gone.toml"},
