@@ -12,25 +12,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _paired import median_ms, run_pairs, timed  # noqa: E402
+
 TARGET = 1.5
-
-
-def timed(command: list[str], env: dict[str, str]) -> float:
-    """Run ``command`` once from the repository root; return its wall time in seconds."""
-    start = time.perf_counter()
-    subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
-
-
-def _ms(times: list[float]) -> str:
-    return f"{statistics.median(times) * 1000:.1f} ms"
 
 
 def main() -> int:
@@ -46,25 +36,18 @@ def main() -> int:
     bare = [sys.executable, "-c", "pass"]
     show = [sys.executable, "-m", "runspec", "show", "--json", args.script]
     for _ in range(3):  # warm the file cache; not measured
-        timed(bare, env)
-        timed(show, env)
+        timed(bare, env, REPO)
+        timed(show, env, REPO)
 
-    bare_times, show_times, ratios = [], [], []
-    for pair in range(args.pairs):
-        if pair % 2:
-            show_time, bare_time = timed(show, env), timed(bare, env)
-        else:
-            bare_time, show_time = timed(bare, env), timed(show, env)
-        bare_times.append(bare_time)
-        show_times.append(show_time)
-        ratios.append(show_time / bare_time)
+    pairs = run_pairs(show, bare, args.pairs, env, REPO)
 
-    ratio = statistics.median(ratios)
+    ratio = pairs.ratio
     verdict = "met" if ratio <= TARGET else "MISSED"
     print(f"python:      {sys.version.split()[0]} ({sys.executable})")
     print(f"pairs:       {args.pairs}")
-    print(f"bare python: median {_ms(bare_times)}  (python -c pass)")
-    print(f"runspec:     median {_ms(show_times)}  (python -m runspec show --json {args.script})")
+    print(f"bare python: median {median_ms(pairs.baseline)}  (python -c pass)")
+    command = f"python -m runspec show --json {args.script}"
+    print(f"runspec:     median {median_ms(pairs.ours)}  ({command})")
     print(f"ratio:       median of pair ratios {ratio:.2f} (target <= {TARGET}: {verdict})")
     return 0
 

@@ -14,14 +14,15 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _paired import median_ms, run_pairs, timed  # noqa: E402
+
 TARGET = 2.0
 
 RECIPE = '''\
@@ -85,12 +86,6 @@ def generate(root: Path, files: int, recipes: int) -> None:
         (folder / f"mod_{n:05d}.py").write_text(text, encoding="utf-8")
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
-
-
 def verify(tree: Path, env: dict[str, str], recipes: int) -> None:
     """Both commands must find exactly the recipes, or the comparison means nothing."""
     listed = subprocess.run(
@@ -103,10 +98,6 @@ def verify(tree: Path, env: dict[str, str], recipes: int) -> None:
     found = len(json.loads(listed.stdout)), len(grepped.stdout.splitlines())
     if found != (recipes, recipes):
         raise SystemExit(f"expected {recipes} recipes, runspec/grep found {found}")
-
-
-def _ms(times: list[float]) -> str:
-    return f"{statistics.median(times) * 1000:.0f} ms"
 
 
 def main() -> int:
@@ -128,21 +119,13 @@ def main() -> int:
         grep_cmd = ["grep", "-rl", "^# /// script", str(tree)]
         timed(runspec_cmd, env)  # warm the file cache; not measured
         timed(grep_cmd, env)
-        runspec_times, grep_times, ratios = [], [], []
-        for round_ in range(args.rounds):
-            if round_ % 2:
-                grep_time, runspec_time = timed(grep_cmd, env), timed(runspec_cmd, env)
-            else:
-                runspec_time, grep_time = timed(runspec_cmd, env), timed(grep_cmd, env)
-            runspec_times.append(runspec_time)
-            grep_times.append(grep_time)
-            ratios.append(runspec_time / grep_time)
+        pairs = run_pairs(runspec_cmd, grep_cmd, args.rounds, env)
 
-    ratio = statistics.median(ratios)
+    ratio = pairs.ratio
     verdict = "met" if ratio <= TARGET else "MISSED"
     print(f"tree:    {args.files} .py files, {args.recipes} recipes, {args.rounds} rounds")
-    print(f"grep:    median {_ms(grep_times)}  (grep -rl '^# /// script' TREE)")
-    print(f"runspec: median {_ms(runspec_times)}  (python -m runspec list TREE)")
+    print(f"grep:    median {median_ms(pairs.baseline)}  (grep -rl '^# /// script' TREE)")
+    print(f"runspec: median {median_ms(pairs.ours)}  (python -m runspec list TREE)")
     print(f"ratio:   median of round ratios {ratio:.2f} (target <= {TARGET}: {verdict})")
     return 0
 

@@ -1,0 +1,53 @@
+"""Interleaved pairs: timing a command against a baseline in the same run."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Pairs", "median_ms", "run_pairs", "timed"]
+
+
+def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
+    """Run ``command`` once; return its wall time in seconds (its output is discarded)."""
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def median_ms(times: list[float]) -> str:
+    """The median of ``times`` (seconds) in milliseconds, for printing."""
+    return f"{statistics.median(times) * 1000:.1f} ms"
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """The times of each side and the ratio (ours / baseline) of every pair."""
+
+    ours: list[float]
+    baseline: list[float]
+    ratios: list[float]
+
+    @property
+    def ratio(self) -> float:
+        """The median of the per-pair ratios: the figure the targets are stated in."""
+        return statistics.median(self.ratios)
+
+
+def run_pairs(
+    ours: list[str], baseline: list[str], count: int, env: dict[str, str], cwd: Path | None = None
+) -> Pairs:
+    """Time both commands ``count`` times, alternating which goes first in each pair."""
+    result = Pairs([], [], [])
+    for pair in range(count):
+        if pair % 2:
+            base_time, our_time = timed(baseline, env, cwd), timed(ours, env, cwd)
+        else:
+            our_time, base_time = timed(ours, env, cwd), timed(baseline, env, cwd)
+        result.ours.append(our_time)
+        result.baseline.append(base_time)
+        result.ratios.append(our_time / base_time)
+    return result
