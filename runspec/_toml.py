@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from .errors import RunspecError
+
 # The ignores cover both interpreters mypy may check for: tomllib is missing from
 # 3.10's stubs, and on 3.11+ the fallback redefines the name.
+_toml: ModuleType | None
 try:
     import tomllib as _toml  # type: ignore[import-not-found,unused-ignore]
 except ModuleNotFoundError:  # Python 3.10: the same parser, packaged as tomli
-    import tomli as _toml  # type: ignore[no-redef,unused-ignore]
+    try:
+        import tomli as _toml  # type: ignore[no-redef,unused-ignore]
+    except ModuleNotFoundError:  # a bare 3.10: say what to install once TOML is read
+        _toml = None
 
 __all__ = ["TOMLDecodeError", "key_lines", "line_of", "loads"]
 
-TOMLDecodeError = _toml.TOMLDecodeError
-loads = _toml.loads
+
+class _NoParserError(ValueError):
+    """Stands in for the parser's error type when there is no parser to raise it."""
+
+
+def _no_parser(text: str) -> dict[str, Any]:
+    raise RunspecError("reading TOML on Python 3.10 needs the tomli package: pip install tomli")
+
+
+TOMLDecodeError: type[ValueError] = _toml.TOMLDecodeError if _toml else _NoParserError
+loads: Callable[[str], dict[str, Any]] = _toml.loads if _toml else _no_parser
 
 _KEY_PART = r"""(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')"""
 _DOTTED = rf"{_KEY_PART}(?:\s*\.\s*{_KEY_PART})*"

@@ -521,7 +521,7 @@ class EnvFile:
         return self._error(message, (name, *key_path), f"[{name}].{dotted}")
 
 
-def _toml_error(error: TOMLDecodeError, text: str, path: Path) -> ProfileError:
+def _toml_error(error: ValueError, text: str, path: Path) -> ProfileError:
     message = str(getattr(error, "msg", "") or error)
     line: int | None = getattr(error, "lineno", None)
     column: int | None = getattr(error, "colno", None)

@@ -175,7 +175,7 @@ def read_script_block(text: str, path: str | Path = "<script>") -> Block:
     raise ScriptError("no '# /// script' metadata block", path=path)
 
 
-def _toml_error(exc: TOMLDecodeError, block: Block, path: str | Path) -> ScriptError:
+def _toml_error(exc: ValueError, block: Block, path: str | Path) -> ScriptError:
     """Re-anchor a TOML error from the extracted text onto the script's own lines."""
     text = str(exc)
     match = re.search(_TOML_POSITION, text)

@@ -207,6 +207,28 @@ def test_tomli_fallback_reports_toml_errors(tmp_path: Path) -> None:
     assert done.stderr == f"runspec: error: {bad}:3: invalid TOML: Invalid value (column 9)\n"
 
 
+NO_TOML_PARSER = NO_TOMLLIB.replace('== "tomllib"', 'in ("tomllib", "tomli")')
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stdout", "stderr"),
+    [
+        (["--version"], 0, "runspec 0.1.0\n", ""),
+        (
+            ["show", "examples/hello/train.py"], 1, "",
+            "runspec: error: reading TOML on Python 3.10 needs the tomli package: pip install tomli\n",
+        ),
+    ],
+    ids=["version-works", "reading-toml-names-tomli"],
+)  # fmt: skip
+def test_without_any_toml_parser_the_error_names_tomli(
+    args: list[str], code: int, stdout: str, stderr: str
+) -> None:
+    program = NO_TOML_PARSER + f"import runspec.cli; sys.exit(runspec.cli.main({args!r}))"
+    done = python("-c", program, pythonpath=REPO, cwd=REPO)
+    assert (done.returncode, done.stdout, done.stderr) == (code, stdout, stderr)
+
+
 IMPORT_ONLY = """
 import json, sys
 before = set(sys.modules)
