@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._masking import masked, masked_tree
 from .errors import MissingExtraError, PipelineError, RunspecError
-from .job import Job, new_job_dir, timestamp, write_record
+from .job import Job, discard_dir, new_job_dir, timestamp, write_record
 
 if TYPE_CHECKING:
+    from .local import Launch
     from .pipeline import PipelineResult
 
 __all__ = [
@@ -105,12 +106,12 @@ def run(job: Job, options: RunOptions) -> int:
 
 
 def _run_local(job: Job, options: RunOptions) -> int:
-    from .local import local_launch, run_local
+    from .local import run_local
 
-    _launchable([job], [options.args], local_launch)
+    [launch] = _launchable([job], [options.args])
     write_record(job, options.argv, job_id=str(os.getpid()))
     try:
-        result = run_local(job, options.args)
+        result = run_local(job, launch)
     except RunspecError as exc:
         write_record(job, options.argv, job_id=str(os.getpid()), error=str(exc))
         raise
@@ -205,9 +206,9 @@ def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: R
     if executor != "local":
         code: int = extra_executor(executor).run_pipe(jobs, step_args, options)
         return code
-    from .local import local_launch, run_steps
+    from .local import run_steps
 
-    launches = _launchable(jobs, step_args, local_launch)
+    launches = _launchable(jobs, step_args)
     for job in jobs:
         write_record(job, options.argv, job_id=str(os.getpid()))
     result = run_steps(jobs, launches, prefix=options.prefix)
@@ -216,18 +217,16 @@ def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: R
     return result.exit_code
 
 
-def _launchable(
-    jobs: Sequence[Job], step_args: Sequence[Sequence[str]], launch: Callable[..., Any]
-) -> list[Any]:
-    """Build every job's launch; when one cannot be built, remove the job folders made for them."""
-    try:
-        return [launch(job, args) for job, args in zip(jobs, step_args, strict=True)]
-    except BaseException:
-        import shutil
+def _launchable(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> list[Launch]:
+    """Build every job's launch; when one cannot be built, remove the (still empty) job
+    folders made for them."""
+    from .local import local_launch
 
+    try:
+        return [local_launch(job, args) for job, args in zip(jobs, step_args, strict=True)]
+    except BaseException:
         for job in jobs:
-            if job.dir is not None:
-                shutil.rmtree(job.dir, ignore_errors=True)
+            discard_dir(job.dir)
         raise
 
 

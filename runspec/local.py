@@ -93,9 +93,8 @@ def run_steps(jobs: Sequence[Job], launches: Sequence[Launch], *, prefix: bool) 
     return run_pipeline([launch.step for launch in launches], prefix_stderr=prefix)
 
 
-def run_local(job: Job, args: Sequence[str] = ()) -> PipelineResult:
-    """Run one job here and return how it ended."""
-    launch = local_launch(job, args)
+def run_local(job: Job, launch: Launch) -> PipelineResult:
+    """Run one job here, as :func:`local_launch` made it start, and return how it ended."""
     for note in launch.notes:
         print(f"runspec: {note}", file=sys.stderr)
     return run_steps([job], [launch], prefix=False)
