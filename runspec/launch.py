@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import template
+from ._environ import env_text
 from .errors import SpecError
 from .spec import Runspec
 
@@ -52,9 +53,7 @@ def _argument(value: object, spec: Runspec) -> str:
     if isinstance(value, (dict, list, tuple)):
         message = f"a {type(value).__name__} cannot be a command argument (got {value!r})"
         raise SpecError(message, path=spec.script_path, key="tool.runspec.run.cmd")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return env_text(value)
 
 
 def torchrun_argv(

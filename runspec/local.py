@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import template
+from ._environ import env_text
 from .job import Job
 from .launch import program, torchrun_argv
 from .pipeline import PipelineResult, Step, run_pipeline
@@ -58,14 +59,8 @@ def _environment(job: Job) -> dict[str, str]:
         env["RUNSPEC_CONFIG"] = str(job.dir / "config.json")
     recipe_env = template.resolve(dict(job.spec.env), job.config)
     for values in (recipe_env, job.env.get("env_vars") or {}):
-        env.update({str(key): _text(value) for key, value in values.items()})
+        env.update({str(key): env_text(value) for key, value in values.items()})
     return env
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def local_launch(job: Job, args: Sequence[str] = ()) -> Launch:

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ._environ import ENV_NAME
 from ._merge import deep_merge
 from ._toml import TOMLDecodeError, loads
 from .errors import Problem, ProfileError
@@ -78,9 +79,6 @@ def _is_int(value: Any, low: int | None = None) -> bool:
 
 def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
-
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _is_env_value(value: Any) -> bool:
@@ -505,7 +503,7 @@ class EnvFile:
     def _env_var_errors(self, name: str, table: Mapping[str, Any]) -> list[ProfileError]:
         errors = []
         for var, item in table.items():
-            if not _ENV_NAME.fullmatch(var):
+            if not ENV_NAME.fullmatch(var):
                 message = "not a valid environment variable name"
             elif not _is_env_value(item):
                 message = f"must be str, int, float or bool (got {_show(item)})"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import launch, template
+from ._environ import ENV_NAME, env_text
 from ._masking import MASK, is_secret
 from .errors import SlurmError
 
@@ -47,7 +48,6 @@ __all__ = [
 DEPENDENCY_TYPES = ("afterany", "afternotok", "afterok")
 """The ``--dependency`` types ``--after`` accepts."""
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPTION = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _PLAIN = re.compile(r"[A-Za-z0-9_./:%@+=,^-]+")
 _JOB_ID = re.compile(r"[0-9]+(?:_[0-9]+)?")
@@ -317,11 +317,9 @@ fi"""
 
 
 def _env_value(value: object, key: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
     if not isinstance(value, (str, int, float)):
         raise SlurmError(f"must be a string, number or boolean (got {value!r})", key=key)
-    text = str(value)
+    text = env_text(value)
     if "\0" in text:
         raise SlurmError(f"must not contain a NUL (got {text!r})", key=key)
     return text
@@ -339,7 +337,7 @@ def _variables(job: Job) -> list[tuple[str, str, str]]:
     found.extend((str(name), value, f"run.env.env_vars.{name}") for name, value in profile.items())
     checked = []
     for name, value, key in found:
-        if not _NAME.fullmatch(name):
+        if not ENV_NAME.fullmatch(name):
             raise SlurmError("not a valid environment variable name", key=key)
         checked.append((name, _env_value(value, key), key))
     return checked

@@ -9,13 +9,13 @@ has check errors.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ._environ import ENV_NAME
 from ._toml import key_lines, line_of
 from .errors import Problem, RunspecError, SpecError
 from .script import Block, read_metadata
@@ -38,7 +38,6 @@ LAUNCHES = ("direct", "ray", "torchrun")
 LAUNCH_ALIASES = MappingProxyType({"python": "direct"})
 FORMATS = ("json", "omegaconf", "yaml")
 _TABLE = ("tool", "runspec")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _table(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -333,7 +332,7 @@ class _Checker:
 
     def _check_env(self, env: Mapping[str, Any]) -> None:
         for name, value in env.items():
-            if not _ENV_NAME.fullmatch(name):
+            if not ENV_NAME.fullmatch(name):
                 self.report(("env", name), "not a valid environment variable name")
             elif not isinstance(value, str):
                 self.report(("env", name), f"must be a string (got {value!r})")
