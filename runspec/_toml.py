@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -19,7 +21,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, packaged as tomli
     except ModuleNotFoundError:  # a bare 3.10: say what to install once TOML is read
         _toml = None
 
-__all__ = ["TOMLDecodeError", "key_lines", "line_of", "loads"]
+__all__ = ["BARE_KEY", "TOMLDecodeError", "key_lines", "line_of", "loads"]
 
 
 class _NoParserError(ValueError):
@@ -33,43 +35,110 @@ def _no_parser(text: str) -> dict[str, Any]:
 TOMLDecodeError: type[ValueError] = _toml.TOMLDecodeError if _toml else _NoParserError
 loads: Callable[[str], dict[str, Any]] = _toml.loads if _toml else _no_parser
 
-_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')"""
-_DOTTED = rf"{_KEY_PART}(?:\s*\.\s*{_KEY_PART})*"
+BARE_KEY = r"[A-Za-z0-9_-]+"
+"""A TOML key that needs no quotes."""
+_ONE_KEY = rf"(?:{BARE_KEY}|\"(?:[^\"\\]|\\.)*\"|'[^'\n]*')"
+_DOTTED_KEY = rf"{_ONE_KEY}(?:[ \t]*\.[ \t]*{_ONE_KEY})*"
 
 
-def _split(dotted: str) -> tuple[str, ...]:
-    import re
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The table-header and key-line patterns, compiled on first use (not at start-up)."""
+    header = re.compile(rf"[ \t]*(\[\[?)[ \t]*({_DOTTED_KEY})[ \t]*\]")
+    return header, re.compile(rf"[ \t]*({_DOTTED_KEY})[ \t]*=")
 
-    parts = re.findall(_KEY_PART, dotted)
-    return tuple(part[1:-1] if part[0] in "\"'" else part for part in parts)
+
+def _split_key(dotted: str) -> tuple[str, ...] | None:
+    if '"' not in dotted and "'" not in dotted:
+        return tuple(part.strip() for part in dotted.split("."))
+    try:  # quoted parts may hold dots and escapes: the TOML parser splits them right
+        node: Any = loads(f"{dotted} = 0")
+    except TOMLDecodeError:
+        return None
+    parts: list[str] = []
+    while isinstance(node, dict) and len(node) == 1:
+        ((key, node),) = node.items()
+        parts.append(key)
+    return tuple(parts)
+
+
+def _string_end(text: str, start: int) -> int:
+    quote, index = text[start], start + 1
+    while index < len(text):
+        if quote == '"' and text[index] == "\\":
+            index += 2
+        elif text[index] == quote:
+            return index + 1
+        else:
+            index += 1
+    return len(text)
+
+
+def _long_string_end(text: str, start: int, quote: str) -> int:
+    index = start
+    while index < len(text):
+        if quote == '"""' and text[index] == "\\":
+            index += 2
+        elif text.startswith(quote, index):
+            end = index + 3
+            while end < len(text) and end < index + 5 and text[end] == quote[0]:
+                end += 1
+            return end
+        else:
+            index += 1
+    return -1
+
+
+def _scan(text: str, quote: str | None, depth: int) -> tuple[str | None, int]:
+    """Follow one line's multi-line strings and brackets; return the state after it."""
+    index = 0
+    while index < len(text):
+        if quote is not None:
+            end = _long_string_end(text, index, quote)
+            if end < 0:
+                return quote, depth
+            index, quote = end, None
+        elif text[index] == "#":
+            break
+        elif text.startswith(('"""', "'''"), index):
+            quote, index = text[index : index + 3], index + 3
+        elif text[index] in "\"'":
+            index = _string_end(text, index)
+        else:
+            depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(text[index], 0)
+            index += 1
+    return quote, depth
 
 
 def key_lines(text: str) -> dict[tuple[str, ...], int]:
-    """Map every table header and key path of a TOML text to its 1-based line.
+    """Map key paths (table headers and ``key =`` lines) to the line first defining them.
 
-    TOML parsers do not report where a key was written; this light scan of
-    ``[table]`` headers and ``key =`` lines finds it, so errors can say where.
-    Lines inside multi-line strings are skipped.
+    TOML parsers give no positions, so this follows the text: statements are only
+    looked for where no multi-line string, array or inline table is open.
     """
-    import re
-
-    header = re.compile(rf"\s*\[\[?\s*({_DOTTED})\s*\]\]?")
-    assignment = re.compile(rf"\s*({_DOTTED})\s*=")
+    header_pattern, key_pattern = _patterns()
     found: dict[tuple[str, ...], int] = {}
-    table: tuple[str, ...] = ()
-    in_string = False
-    for number, line in enumerate(text.splitlines(), start=1):
-        quotes = line.count('"""') + line.count("'''")
-        if in_string:
-            in_string = quotes % 2 == 0
-            continue
-        match = header.match(line)
-        if match:
-            table = _split(match.group(1))
-            found.setdefault(table, number)
-        elif match := assignment.match(line):
-            found.setdefault(table + _split(match.group(1)), number)
-        in_string = quotes % 2 == 1
+    table: tuple[str, ...] | None = ()
+    quote: str | None = None
+    depth = 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        rest = line
+        if quote is None and depth <= 0:
+            header = header_pattern.match(line)
+            key_line = None if header else key_pattern.match(line)
+            if header:
+                path = _split_key(header.group(2))
+                table = path if header.group(1) == "[" else None
+                if path:
+                    found.setdefault(path, number)
+                continue
+            if key_line:
+                path = _split_key(key_line.group(1))
+                if path and table is not None:
+                    for size in range(1, len(path) + 1):
+                        found.setdefault(table + path[:size], number)
+                rest = line[key_line.end() :]
+        quote, depth = _scan(rest, quote, max(depth, 0))
     return found
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from ._environ import ENV_NAME
 from ._merge import deep_merge
-from ._toml import TOMLDecodeError, loads
+from ._toml import BARE_KEY, TOMLDecodeError, key_lines, loads
 from .errors import Problem, ProfileError
 
 __all__ = [
@@ -155,108 +155,6 @@ def _user_env_file(env: Mapping[str, str]) -> Path | None:
     return Path(home, ".config", "runspec", "env.toml") if home else None
 
 
-# --- locating keys in the text ----------------------------------------------------
-
-_BARE_KEY = r"[A-Za-z0-9_-]+"
-_ONE_KEY = rf"(?:{_BARE_KEY}|\"(?:[^\"\\]|\\.)*\"|'[^'\n]*')"
-_DOTTED_KEY = rf"{_ONE_KEY}(?:[ \t]*\.[ \t]*{_ONE_KEY})*"
-_HEADER = re.compile(rf"[ \t]*(\[\[?)[ \t]*({_DOTTED_KEY})[ \t]*\]")
-_KEY_LINE = re.compile(rf"[ \t]*({_DOTTED_KEY})[ \t]*=")
-
-
-def _split_key(dotted: str) -> tuple[str, ...] | None:
-    if '"' not in dotted and "'" not in dotted:
-        return tuple(part.strip() for part in dotted.split("."))
-    try:  # quoted parts may hold dots and escapes: the TOML parser splits them right
-        node: Any = loads(f"{dotted} = 0")
-    except TOMLDecodeError:
-        return None
-    parts: list[str] = []
-    while isinstance(node, dict) and len(node) == 1:
-        ((key, node),) = node.items()
-        parts.append(key)
-    return tuple(parts)
-
-
-def _string_end(text: str, start: int) -> int:
-    quote, index = text[start], start + 1
-    while index < len(text):
-        if quote == '"' and text[index] == "\\":
-            index += 2
-        elif text[index] == quote:
-            return index + 1
-        else:
-            index += 1
-    return len(text)
-
-
-def _long_string_end(text: str, start: int, quote: str) -> int:
-    index = start
-    while index < len(text):
-        if quote == '"""' and text[index] == "\\":
-            index += 2
-        elif text.startswith(quote, index):
-            end = index + 3
-            while end < len(text) and end < index + 5 and text[end] == quote[0]:
-                end += 1
-            return end
-        else:
-            index += 1
-    return -1
-
-
-def _scan(text: str, quote: str | None, depth: int) -> tuple[str | None, int]:
-    """Follow one line's multi-line strings and brackets; return the state after it."""
-    index = 0
-    while index < len(text):
-        if quote is not None:
-            end = _long_string_end(text, index, quote)
-            if end < 0:
-                return quote, depth
-            index, quote = end, None
-        elif text[index] == "#":
-            break
-        elif text.startswith(('"""', "'''"), index):
-            quote, index = text[index : index + 3], index + 3
-        elif text[index] in "\"'":
-            index = _string_end(text, index)
-        else:
-            depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(text[index], 0)
-            index += 1
-    return quote, depth
-
-
-def _locate_keys(text: str) -> dict[tuple[str, ...], int]:
-    """Map key paths (table headers and ``key =`` lines) to the line first defining them.
-
-    TOML parsers give no positions, so this follows the text: statements are only
-    looked for where no multi-line string, array or inline table is open.
-    """
-    found: dict[tuple[str, ...], int] = {}
-    table: tuple[str, ...] | None = ()
-    quote: str | None = None
-    depth = 0
-    for number, line in enumerate(text.split("\n"), start=1):
-        rest = line
-        if quote is None and depth <= 0:
-            header = _HEADER.match(line)
-            key_line = None if header else _KEY_LINE.match(line)
-            if header:
-                path = _split_key(header.group(2))
-                table = path if header.group(1) == "[" else None
-                if path:
-                    found.setdefault(path, number)
-                continue
-            if key_line:
-                path = _split_key(key_line.group(1))
-                if path and table is not None:
-                    for size in range(1, len(path) + 1):
-                        found.setdefault(table + path[:size], number)
-                rest = line[key_line.end() :]
-        quote, depth = _scan(rest, quote, max(depth, 0))
-    return found
-
-
 # --- showing values -----------------------------------------------------------------
 
 
@@ -274,7 +172,7 @@ def _toml_string(text: str) -> str:
 
 
 def _toml_key(key: str) -> str:
-    return key if re.fullmatch(_BARE_KEY, key) else _toml_string(key)
+    return key if re.fullmatch(BARE_KEY, key) else _toml_string(key)
 
 
 def _toml_value(value: Any) -> str:
@@ -408,7 +306,7 @@ class EnvFile:
             raise _toml_error(error, text, path) from error
         except RecursionError as error:
             raise ProfileError("invalid TOML: nested too deeply", path=path) from error
-        return cls(path, MappingProxyType(data), MappingProxyType(_locate_keys(text)))
+        return cls(path, MappingProxyType(data), MappingProxyType(key_lines(text)))
 
     @property
     def profile_names(self) -> tuple[str, ...]:
