@@ -105,7 +105,9 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda path: str(path.relative_to(PACKAGE))
+)
 def test_core_imports_are_relative_or_stdlib(path: Path) -> None:
     absolute = {module for level, module in _imports(path) if level == 0}
     assert not {m for m in absolute if m.partition(".")[0] == "runspec"}, "use relative imports"

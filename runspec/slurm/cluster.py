@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._files import write_atomic
-from .errors import SlurmError
+from .._files import write_atomic
+from ..errors import SlurmError
 
 if TYPE_CHECKING:
-    from .job import Job
-    from .slurm import BatchScript
+    from ..job import Job
+    from .render import BatchScript
 
 __all__ = [
     "TERMINAL_STATES",
@@ -145,7 +145,7 @@ def _snapshot(repo: Path, target: Path, runner: Runner) -> None:
 
 
 def _write_folder(folder: Path, jobs: Sequence[Job], script: BatchScript, run: Runner) -> Path:
-    from .job import config_text
+    from ..job import config_text
 
     folder.mkdir(parents=True, exist_ok=True)
     path = write_atomic(folder / "sbatch.sh", script.text, script.mode)
@@ -205,7 +205,7 @@ def submit(
     When sbatch fails its stderr is shown verbatim with its exit code and the folder is
     removed, so nothing half-written stays.
     """
-    from .job import write_record
+    from ..job import write_record
 
     if job.dir is None:
         raise SlurmError("the job has no folder", key="run.job.dir")
@@ -229,7 +229,7 @@ def submit_pipeline(
     ``folder`` gets the script and the job's output; each step's folder (inside it or
     not) gets its config and a ``runspec.json`` record naming the step.
     """
-    from .job import write_record
+    from ..job import write_record
 
     job_id = _sbatch(folder, jobs, script, test_only, runner)
     if not test_only:
@@ -480,7 +480,7 @@ def run_attached(
 def _submit_rendered(
     job: Job, *, argv: Sequence[str], args: Sequence[str], stderr: TextIO | None
 ) -> str:
-    from .slurm import render_sbatch
+    from .render import render_sbatch
 
     err = stderr or sys.stderr
     try:
@@ -509,7 +509,7 @@ def run_slurm(
 
 def dry_run_slurm(job: Job, *, args: Sequence[str] = ()) -> str:
     """What ``runspec run --dry-run`` prints for a Slurm profile: the script, secrets masked."""
-    from .slurm import render_sbatch
+    from .render import render_sbatch
 
     script = render_sbatch(job, args=args, python=default_python(job), repo=repo_for(job))
     for warning in script.warnings:
@@ -520,8 +520,8 @@ def dry_run_slurm(job: Job, *, args: Sequence[str] = ()) -> str:
 def _pipeline_script(
     jobs: Sequence[Job], step_args: Sequence[Sequence[str]]
 ) -> tuple[Path, str, BatchScript]:
-    from .job import timestamp
-    from .slurm import pipeline_name, render_pipeline_sbatch
+    from ..job import timestamp
+    from .render import pipeline_name, render_pipeline_sbatch
 
     name = pipeline_name(jobs)
     folder = job_folder(jobs[0].env, name, timestamp())

@@ -23,14 +23,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import launch, template
-from ._environ import ENV_NAME, env_text
-from ._masking import MASK, is_secret
-from .errors import SlurmError
+from .. import launch, template
+from .._environ import ENV_NAME, env_text
+from .._masking import MASK, is_secret
+from ..errors import SlurmError
 
 if TYPE_CHECKING:
-    from .job import Job
-    from .spec import Runspec
+    from ..job import Job
+    from ..spec import Runspec
 
 __all__ = [
     "DEPENDENCY_TYPES",
@@ -716,29 +716,29 @@ def run_slurm(
     job: Job, *, argv: Sequence[str], args: Sequence[str] = (), detached: bool = False
 ) -> int:
     """Submit ``job``; attached: stream its output and return its exit code (see batch)."""
-    from . import batch
+    from . import cluster
 
-    return batch.run_slurm(job, argv=argv, args=args, detached=detached)
+    return cluster.run_slurm(job, argv=argv, args=args, detached=detached)
 
 
 def dry_run_slurm(job: Job, *, args: Sequence[str] = ()) -> str:
     """The batch script ``job`` would be submitted with, secrets masked."""
-    from . import batch
+    from . import cluster
 
-    return batch.dry_run_slurm(job, args=args)
+    return cluster.dry_run_slurm(job, args=args)
 
 
 def run_slurm_pipeline(
     jobs: Sequence[Job], *, argv: Sequence[str], step_args: Sequence[Sequence[str]]
 ) -> int:
     """Submit ``jobs`` as one streaming batch job, follow it, return its exit code."""
-    from . import batch
+    from . import cluster
 
-    return batch.run_slurm_pipeline(jobs, argv=argv, step_args=step_args)
+    return cluster.run_slurm_pipeline(jobs, argv=argv, step_args=step_args)
 
 
 def dry_run_slurm_pipeline(jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]]) -> str:
     """The batch script a pipeline of ``jobs`` would be submitted with, secrets masked."""
-    from . import batch
+    from . import cluster
 
-    return batch.dry_run_slurm_pipeline(jobs, step_args=step_args)
+    return cluster.dry_run_slurm_pipeline(jobs, step_args=step_args)

@@ -55,7 +55,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import PipelineError
+from ...errors import PipelineError
 
 if TYPE_CHECKING:
     import subprocess

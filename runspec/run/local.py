@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import template
-from ._environ import env_text
-from .job import Job
-from .launch import program, torchrun_argv
+from .. import template
+from .._environ import env_text
+from ..job import Job
+from ..launch import program, torchrun_argv
 from .pipeline import PipelineResult, Step, run_pipeline
 
 __all__ = ["Launch", "local_launch", "run_local", "run_steps"]
