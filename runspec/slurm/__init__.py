@@ -7,9 +7,12 @@ module              owns
                     ``sbatch`` runs; no clock, no environment, no files
 :mod:`.cluster`     the doers: job folders, ``submit``, ``wait``, ``follow``, ``status``,
                     ``cancel``, and the entry points of ``runspec run``/``pipe`` on Slurm
+:mod:`.transport`   how the programs are reached: the ``Runner`` type (``argv -> (exit
+                    code, stdout, stderr)``) and :func:`run_program`, the local runner
 ==================  =====================================================================
 
-``render`` never imports ``cluster``. The names below are importable from here; each
+``render`` imports neither of the others; ``cluster`` runs every program through a
+``Runner`` from ``transport``. The names below are importable from here; each
 module is imported on first use, so that ``runspec status`` does not load the renderer.
 """
 
@@ -21,7 +24,6 @@ if TYPE_CHECKING:
     from .cluster import (
         TERMINAL_STATES,
         Backoff,
-        Runner,
         cancel,
         default_python,
         dry_run_slurm,
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
         repo_for,
         require_sbatch,
         run_attached,
-        run_program,
         run_slurm,
         run_slurm_pipeline,
         status,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         render_pipeline_sbatch,
         render_sbatch,
     )
+    from .transport import Runner, run_program
 
 _MODULES = {
     "render": (
@@ -61,12 +63,13 @@ _MODULES = {
         "render_pipeline_sbatch", "render_sbatch",
     ),
     "cluster": (
-        "TERMINAL_STATES", "Backoff", "Runner", "cancel", "default_python", "dry_run_slurm",
+        "TERMINAL_STATES", "Backoff", "cancel", "default_python", "dry_run_slurm",
         "dry_run_slurm_pipeline", "find_repo", "follow", "job_folder", "job_root",
         "output_files", "query", "remove_folder", "render_status", "repo_for", "require_sbatch",
-        "run_attached", "run_program", "run_slurm", "run_slurm_pipeline", "status", "submit",
+        "run_attached", "run_slurm", "run_slurm_pipeline", "status", "submit",
         "submit_pipeline", "tail", "wait",
     ),
+    "transport": ("Runner", "run_program"),
 }  # fmt: skip
 
 __all__ = [
