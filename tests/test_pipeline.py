@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import runspec.run.pipeline.engine
+import runspec.run.pipeline.spawn
 from runspec.errors import PipelineError
 from runspec.run.pipeline import (
     PipelineResult,
@@ -242,7 +242,7 @@ def test_exit_code_and_cause(
     message: str,
 ) -> None:
     if wakeup == "polling":  # as on systems without pidfd_open
-        monkeypatch.setattr(runspec.run.pipeline.engine, "_open_pidfd", lambda pid: None)
+        monkeypatch.setattr(runspec.run.pipeline.spawn, "_open_pidfd", lambda pid: None)
     result = run(make_steps(*argvs), stdout=subprocess.DEVNULL, grace=2.0)
     assert (result.exit_code, result.describe()) == (exit_code, message)
     assert result.failed == (None if failed is None else result.steps[failed])
