@@ -21,7 +21,7 @@ from ..job import Job, discard_dir, new_job_dir, timestamp, write_record
 
 if TYPE_CHECKING:
     from .local import Launch
-    from .pipeline import PipelineResult
+    from .pipeline.steps import PipelineResult
 
 __all__ = [
     "CORE_EXECUTORS",
@@ -147,7 +147,7 @@ def dry_run(job: Job, options: RunOptions) -> str:
 def _dry_run_local(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> str:
     from ..job import config_text
     from .local import local_launch
-    from .pipeline import Step, render_shell
+    from .pipeline.steps import Step, render_shell
 
     parts, steps = [], []
     for job, args in zip(jobs, step_args, strict=True):

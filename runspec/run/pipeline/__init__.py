@@ -62,7 +62,25 @@ module             owns
 
 from __future__ import annotations
 
-from .engine import run_pipeline
-from .steps import PipelineResult, Step, StepResult, render_shell
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine import run_pipeline
+    from .steps import PipelineResult, Step, StepResult, render_shell
 
 __all__ = ["PipelineResult", "Step", "StepResult", "render_shell", "run_pipeline"]
+
+_MODULES = {
+    "engine": ("run_pipeline",),
+    "steps": ("PipelineResult", "Step", "StepResult", "render_shell"),
+}
+
+
+def __getattr__(name: str) -> object:
+    """Import the module of a re-exported name on first use (a dry run needs no engine)."""
+    for module, names in _MODULES.items():
+        if name in names:
+            import importlib
+
+            return getattr(importlib.import_module(f".{module}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
