@@ -502,12 +502,14 @@ def run_slurm(
     return 0
 
 
-def dry_run_slurm(job: Job, *, args: Sequence[str] = (), attached: bool = True) -> str:
+def dry_run_slurm(
+    job: Job, *, args: Sequence[str] = (), attached: bool = True, show_secrets: bool = False
+) -> str:
     """What ``runspec run --dry-run`` prints for a Slurm profile: the script, secrets masked."""
     _, script = prepare(job, args=args, attached=attached, submitting=False)
     for warning in script.warnings:
         print(f"runspec: warning: {warning}", file=sys.stderr)
-    return script.masked
+    return script.text if show_secrets else script.masked
 
 
 def _pipeline_script(
@@ -548,12 +550,14 @@ def run_slurm_pipeline(
     return follow(job_id, output_files(folder, name, job_id))
 
 
-def dry_run_slurm_pipeline(jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]]) -> str:
+def dry_run_slurm_pipeline(
+    jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]], show_secrets: bool = False
+) -> str:
     """What ``runspec pipe --dry-run`` prints for a Slurm profile: the script, masked."""
     script = _pipeline_script(jobs, step_args, submitting=False)[3]
     for warning in script.warnings:
         print(f"runspec: warning: {warning}", file=sys.stderr)
-    return script.masked
+    return script.text if show_secrets else script.masked
 
 
 def find_repo(script: Path, runner: Runner | None = None) -> Path | None:
