@@ -404,8 +404,15 @@ class _Context:
     python: str
 
 
+def uses_snapshot(env: Mapping[str, Any]) -> bool:
+    """Whether the job runs from a copy of its code: ``code = "snapshot"``, or the default
+    when submitting over ssh (``tunnel = "ssh"``), where the cluster has no checkout."""
+    default = "snapshot" if env.get("tunnel") == "ssh" else "live"
+    return bool(env.get("code", default) == "snapshot")
+
+
 def _snapshot_spec(job: Job, repo: Path | None, code: Path) -> Runspec:
-    if job.env.get("code", "live") != "snapshot":
+    if not uses_snapshot(job.env):
         return job.spec
     if repo is None:
         message = "'snapshot' needs the recipe in a git repository"
@@ -433,6 +440,8 @@ def _workdir(job: Job, spec: Runspec, repo: Path | None, code: Path) -> str:
     cwd = job.config.get("run", {}).get("job", {}).get("cwd") or str(spec.script_path.parent)
     if spec is not job.spec and repo is not None and _is_under(cwd, repo):
         cwd = os.path.normpath(os.path.join(code, os.path.relpath(cwd, repo)))
+    elif spec is not job.spec and job.env.get("tunnel") == "ssh":
+        cwd = str(code)  # a folder of this machine, which the cluster does not have
     return _one_line(cwd, "run.job.cwd")
 
 
@@ -440,7 +449,9 @@ def _is_under(path: str | Path, folder: str | Path) -> bool:
     return not os.path.relpath(path, folder).startswith(os.pardir)
 
 
-def _container(job: Job, workdir: str, repo: Path | None, snapshot: bool) -> tuple[str, ...]:
+def _container(
+    job: Job, workdir: str, repo: Path | None, code: Path | None
+) -> tuple[str, ...]:
     env = job.env
     image = env.get("container_image") or job.spec.image
     if not image:
@@ -450,7 +461,9 @@ def _container(job: Job, workdir: str, repo: Path | None, snapshot: bool) -> tup
         raise SlurmError(f"must be a list of strings (got {mounts!r})", key="run.env.mounts")
     checked = [_check_mount(mount, "run.env.mounts") for mount in mounts]
     assert job.dir is not None
-    own = [job.dir] if snapshot else [repo or job.spec.script_path.parent, job.dir]
+    own = [job.dir] if code else [repo or job.spec.script_path.parent, job.dir]
+    if code and not _is_under(code, job.dir):
+        own.append(code)  # a snapshot shared by jobs, outside the job folder
     if not any(_is_under(workdir, folder) for folder in own):
         own.append(Path(workdir))  # the starting folder, where the job works
     for folder in own:
@@ -480,7 +493,7 @@ def _context(
     if not isinstance(extra, (list, tuple)):
         raise SlurmError(f"must be a list of strings (got {extra!r})", key="run.env.srun_args")
     srun = tuple(_one_line(arg, "run.env.srun_args") for arg in extra)
-    srun += _container(job, workdir, repo, spec is not job.spec)
+    srun += _container(job, workdir, repo, code if spec is not job.spec else None)
     program = launch.program(spec, config, args, python=python, namespace=job.config)
     for token in program:
         _one_line(token, "tool.runspec.run.cmd")
@@ -580,17 +593,19 @@ def render_sbatch(
     dependency_type: str = "afterok",
     python: str = "python",
     repo: Path | None = None,
+    code: Path | None = None,
 ) -> BatchScript:
     """Render ``job`` as a batch script (pure: no I/O, no clock, no environment).
 
     ``args`` go after the recipe's command; ``after`` are job ids the job depends on
     (one ``--dependency=<dependency_type>:<id>:<id>``); ``python`` runs the default
     command; ``repo`` is the recipe's repository (mounted at the same path in a
-    container, copied into the job folder with ``code = "snapshot"``).
+    container, copied with a code snapshot); ``code`` is where the snapshot's copy is
+    (default: ``code/`` in the job folder).
     """
     launcher = job.spec.run.launcher
     tasks = _count(job.env, "ntasks_per_node", 1, 1) if launcher == "direct" else 1
-    ctx = _context(job, args, python, repo)
+    ctx = _context(job, args, python, repo, code)
     assert job.dir is not None
     header, warnings = _header(job, job.dir, tasks or 1, after, dependency_type)
     text = _Text()
@@ -608,12 +623,31 @@ def render_sbatch(
     if not any(option.startswith("--container-image=") for option in ctx.srun):
         text.add(_join(("cd", ctx.workdir)))
     text.add(*_launch_lines(job, ctx, args))
-    snapshot = (repo, job.dir / "code") if repo and ctx.spec is not job.spec else None
+    snapshot = (repo, code or job.dir / "code") if repo and ctx.spec is not job.spec else None
     return text.script(warnings, snapshot)
 
 
+_PREFIXER = "LC_ALL=C awk '{ print ENVIRON[\"RUNSPEC_PREFIX\"] $0; fflush() }'"
+
+
+def _prefix_lines(text: _Text, name: str, index: int) -> str:
+    """``--prefix``: a reader that writes the step's stderr as ``[name] line`` lines.
+
+    It reads a named pipe the step's stderr goes to; the job waits for it at the end,
+    so no line is lost. Returns the redirection that sends the step's stderr there.
+    """
+    import shlex
+
+    pipe = f'"$runspec_pipes/err{index + 1}"'
+    text.add(f"mkfifo {pipe}")
+    text.add(f"RUNSPEC_PREFIX={shlex.quote(f'[{name}] ')} {_PREFIXER} <{pipe} >&2 &")
+    text.add('runspec_taps+=("$!")')
+    return f" 2>{pipe}"
+
+
 def _step_lines(
-    text: _Text, job: Job, ctx: _Context, index: int, count: int, args: Sequence[str]
+    text: _Text, job: Job, ctx: _Context, index: int, count: int, args: Sequence[str],
+    prefix: bool = False,
 ) -> None:
     """One pipeline step: a background subshell that ``exec``s its srun."""
     pipes = [_Shell(f'"$runspec_pipes/{n}"') for n in (index, index + 1)]
@@ -634,6 +668,7 @@ def _step_lines(
         )
     srun: tuple[str, ...] = ("exec", "srun", "--nodes=1", "--ntasks=1", "--overlap")
     srun = (*srun, _Shell('--nodelist="$SLURMD_NODENAME"'), *ctx.srun)
+    redirect = _prefix_lines(text, job.name, index) if prefix else ""
     text.add("(")
     if not any(option.startswith("--container-image=") for option in ctx.srun):
         text.add("    " + _join(("cd", ctx.workdir)))
@@ -642,7 +677,7 @@ def _step_lines(
     text.export("RUNSPEC_CONFIG", ctx.config, "    ")
     for name, value, _ in _variables(job):
         text.export(name, value, "    ")
-    text.add("    " + _join((*srun, *wrapper, *program)), ") &", 'runspec_pids+=("$!")')
+    text.add("    " + _join((*srun, *wrapper, *program)), f"){redirect} &", 'runspec_pids+=("$!")')
 
 
 def render_pipeline_sbatch(
@@ -655,6 +690,8 @@ def render_pipeline_sbatch(
     dependency_type: str = "afterok",
     python: str = "python",
     repo: Path | None = None,
+    code: Path | None = None,
+    prefix: bool = False,
 ) -> BatchScript:
     """Render ``jobs`` as ONE batch job whose steps stream into each other.
 
@@ -664,7 +701,8 @@ def render_pipeline_sbatch(
     with its own config and environment. The job's exit code is the first failing
     step's; an upstream step killed by SIGPIPE is not counted as failing. The
     directives and setup lines come from the first job's profile. ``args`` holds one
-    argument list per step.
+    argument list per step. With ``prefix`` each step's stderr lines start with
+    ``[step name] ``, as in a local ``runspec pipe --prefix``.
     """
     if not jobs:
         raise SlurmError("a pipeline needs at least one step")
@@ -674,7 +712,7 @@ def render_pipeline_sbatch(
     for index, job in enumerate(jobs, start=1):
         if job.spec.run.launcher == "ray":
             raise SlurmError("launch 'ray' cannot run as a pipeline step", key=f"step {index}")
-    code = folder / "code"
+    code = code or folder / "code"
     contexts = [_context(job, steps[i], python, repo, code) for i, job in enumerate(jobs)]
     safe = re.sub(r"[^A-Za-z0-9._+-]+", "-", name or pipeline_name(jobs))
     first = replace(jobs[0], name=safe.strip("-.")[:128] or "pipeline")
@@ -693,9 +731,19 @@ def render_pipeline_sbatch(
         fifos = " ".join(f'"$runspec_pipes/{n}"' for n in range(1, len(jobs)))
         text.add(f"mkfifo {fifos}")
     text.add(_WAIT_STEPS, "runspec_pids=()")
+    if prefix:
+        text.add("runspec_taps=()")
     for index, (job, ctx) in enumerate(zip(jobs, contexts, strict=True)):
-        _step_lines(text, job, ctx, index, len(jobs), steps[index])
-    text.add("runspec_wait_steps")
+        _step_lines(text, job, ctx, index, len(jobs), steps[index], prefix)
+    if prefix:
+        text.add(
+            "runspec_code=0",
+            "runspec_wait_steps || runspec_code=$?",
+            'wait "${runspec_taps[@]}" || true  # the prefixed lines are all written',
+            'exit "$runspec_code"',
+        )
+    else:
+        text.add("runspec_wait_steps")
     snapshot = any(ctx.spec is not job.spec for job, ctx in zip(jobs, contexts, strict=True))
     return text.script(warnings, (repo, code) if repo and snapshot else None)
 
