@@ -356,13 +356,16 @@ def run_slurm(
     return 0
 
 
-def dry_run_slurm(job: Job, *, args: Sequence[str] = ()) -> str:
+def dry_run_slurm(
+    job: Job, *, args: Sequence[str] = (), show_secrets: bool = False
+) -> str:
     """What ``runspec run --dry-run`` prints for a Slurm profile: how the job would be
-    sent (over ssh: the commands) and the script, secrets masked. Connects nowhere."""
+    sent (over ssh: the commands) and the script, secrets masked unless ``show_secrets``.
+    Connects nowhere."""
     sub = prepare(job, args=args)
     for warning in sub.script.warnings:
         print(f"runspec: warning: {warning}", file=sys.stderr)
-    return _plan(sub) + sub.script.masked
+    return _plan(sub) + (sub.script.text if show_secrets else sub.script.masked)
 
 
 def _plan(sub: Submission) -> str:
@@ -392,8 +395,12 @@ def run_slurm_pipeline(
 
 
 def dry_run_slurm_pipeline(
-    jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]], prefix: bool = False
+    jobs: Sequence[Job],
+    *,
+    step_args: Sequence[Sequence[str]],
+    prefix: bool = False,
+    show_secrets: bool = False,
 ) -> str:
     """What ``runspec pipe --dry-run`` prints for a Slurm profile: the plan and the script."""
     sub = prepare_pipeline(jobs, step_args=step_args, prefix=prefix, create=False)
-    return _plan(sub) + sub.script.masked
+    return _plan(sub) + (sub.script.text if show_secrets else sub.script.masked)

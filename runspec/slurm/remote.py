@@ -64,7 +64,9 @@ for folder do
     left=$((left - 1))
     record=$root/$folder/runspec.json
     [ -f "$record" ] || continue
-    sed "s/@RUNSPEC_JOB_ID@/$id/g" "$record" >"$record.tmp" && mv -f -- "$record.tmp" "$record"
+    # written through, so that the record keeps its mode (0600 when it holds a secret)
+    sed "s/@RUNSPEC_JOB_ID@/$id/g" "$record" >"$record.tmp" && cat "$record.tmp" >"$record"
+    rm -f -- "$record.tmp"
 done
 """
 
