@@ -230,7 +230,11 @@ def _add_config(sub: Any) -> None:
         "runspec config examples/hello/train.py -c tiny train.steps=50 --json",
     )  # fmt: skip
     _add_job_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print exactly what is saved")
+    parser.add_argument("--json", action="store_true", help="print the job config as JSON")
+    parser.add_argument(
+        "--explain", action="store_true",
+        help="print the job's run.env, each key with where it came from",
+    )  # fmt: skip
     _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_config)
 
@@ -242,10 +246,13 @@ def _assemble(args: argparse.Namespace, profile_name: str | None, create: bool) 
 
     recipe = spec.load(args.script)
     envfile, profile = jobs.select_profile(profile_name, args.env_file)
-    return jobs.assemble(
+    job = jobs.assemble(
         recipe, config=args.config, envfile=envfile, profile=profile,
         overrides=args.overrides, job_dir=job_dir_for(jobs.job_name(recipe), create=create),
     )  # fmt: skip
+    for warning in job.warnings:
+        _warn(warning)
+    return job
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
@@ -255,7 +262,22 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
     job = _assemble(args, args.profile, create=False)
     shown = job.config if args.show_secrets else masked_tree(job.config)
+    if args.explain:
+        return _explain(job, shown["run"]["env"], args.json)
     print(config_text(shown) if args.json else render_tree(shown), end="")
+    return 0
+
+
+def _explain(job: Any, env: Any, as_json: bool) -> int:
+    from ..runenv import explain_json, render_explain
+
+    if as_json:
+        _print_json(explain_json(env, job.env_origins))
+        return 0
+    chain = " -> ".join(job.profile.chain) if job.profile else ""
+    profile = f"profile {job.profile.name} ({chain})" if job.profile else "no profile"
+    heading = f"run.env of {job.name}: config file {job.config_path}, {profile}"
+    print(render_explain(env, job.env_origins, heading), end="")
     return 0
 
 
@@ -366,7 +388,8 @@ def _slurm_job(args: argparse.Namespace, *, submitting: bool) -> tuple[Any, Any]
                 raise RunspecError(message, key="run.env.executor")
             _warn(message)
         sub = prepare(
-            job, args=args.script_args, after=getattr(args, "after", ()),
+            job, args=args.script_args, submitting=submitting,
+            after=getattr(args, "after", ()),
             dependency_type=getattr(args, "dependency_type", "afterok"),
         )  # fmt: skip
     except BaseException:

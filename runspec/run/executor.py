@@ -140,7 +140,10 @@ def dry_run(job: Job, options: RunOptions) -> str:
     if job.executor == "slurm":
         from ..slurm.follow import dry_run_slurm
 
-        return dry_run_slurm(job, args=options.args, show_secrets=options.show_secrets)
+        return dry_run_slurm(
+            job, args=options.args, attached=not options.detached,
+            show_secrets=options.show_secrets,
+        )  # fmt: skip
     if job.executor != "local":
         return str(extra_executor(job.executor).dry_run(job, options))
     return _dry_run_local([job], [options.args], options.show_secrets)
@@ -149,15 +152,14 @@ def dry_run(job: Job, options: RunOptions) -> str:
 def _dry_run_local(
     jobs: Sequence[Job], step_args: Sequence[Sequence[str]], show_secrets: bool = False
 ) -> str:
-    from ..job import config_text
     from .local import local_launch
     from .pipeline.steps import Step, render_shell
 
     parts, steps = [], []
     for job, args in zip(jobs, step_args, strict=True):
         launch = local_launch(job, args)
-        where = job.dir / "config.json" if job.dir else job.config_path
-        shown = config_text(job.config if show_secrets else masked_tree(job.config))
+        where = job.config_file if job.dir else job.config_path
+        shown = job.config_document(job.config if show_secrets else masked_tree(job.config))
         parts.append(f"# job config of {job.name}: {where}\n{shown}")
         parts += [f"# note: {note}\n" for note in launch.notes]
         env = launch.step.env

@@ -171,23 +171,52 @@ class Submission:
     transport: Transport
 
 
+def _placed(job: Job, transport: Transport, submitting: bool) -> tuple[Job, tuple[str, ...]]:
+    """The job with its pinned sources (``${auto_mount:...}``) placed, and notes about them.
+
+    They are checked out on this machine, so a job sent over ssh cannot use them yet.
+    """
+    from ..auto_mount import pins, placed
+
+    found = pins(job.env) if transport.host is not None else []
+    if not found:
+        return placed(job, fetch=submitting)
+    index, pin = found[0]
+    message = (
+        f"{pin.url}@{pin.ref} would be checked out on this machine, not on "
+        f"{transport.host}: over ssh, check it out on the cluster and mount that folder"
+    )
+    if submitting:
+        raise SlurmError(message, key=f"run.env.mounts.{index}")
+    return job, (f"run.env.mounts.{index}: {message}",)
+
+
 def prepare(
     job: Job,
     *,
     args: Sequence[str] = (),
+    attached: bool = False,
+    submitting: bool = False,
     after: Sequence[str] = (),
     dependency_type: str = "afterok",
     transport: Transport | None = None,
 ) -> Submission:
-    """Render ``job`` for its cluster, with the code snapshot it runs from (if any)."""
+    """Render ``job`` for its cluster, with the code snapshot it runs from (if any).
+
+    ``attached``: the job is followed as it runs (the profile's ``run_partition``).
+    Pinned sources in the mounts are checked out when ``submitting``, and only planned
+    otherwise; what is not checked out yet is said in the script's warnings.
+    """
     from .render import render_sbatch
 
     transport = transport or transport_for(job.env)
+    job, notes = _placed(job, transport, submitting)
     repo, code = code_for(job, transport)
     script = render_sbatch(
         job, args=args, after=after, dependency_type=dependency_type, python=default_python(job),
-        repo=repo, code=Path(code.folder) if code else None,
+        repo=repo, code=Path(code.folder) if code else None, attached=attached,
     )  # fmt: skip
+    script = replace(script, warnings=(*notes, *script.warnings))
     assert job.dir is not None
     return Submission((job,), job.dir, job.name, script, code, transport)
 
@@ -197,22 +226,29 @@ def prepare_pipeline(
     *,
     step_args: Sequence[Sequence[str]],
     prefix: bool = False,
-    create: bool = True,
+    submitting: bool = True,
     transport: Transport | None = None,
 ) -> Submission:
-    """Render ``jobs`` as one streaming batch job in a folder of its own (made if ``create``)."""
+    """Render ``jobs`` as one streaming batch job in a folder of its own (made when
+    ``submitting``, which also checks out the steps' pinned sources)."""
     from .render import pipeline_name, render_pipeline_sbatch
 
-    first = jobs[0]
-    transport = transport or transport_for(first.env)
-    name = pipeline_name(jobs)
-    folder = new_job_folder(first.env, name, create=create)
-    repo, code = code_for(replace(first, dir=folder), transport)
+    transport = transport or transport_for(jobs[0].env)
+    steps: list[Job] = []
+    notes: list[str] = []
+    for job in jobs:
+        step, said = _placed(job, transport, submitting)
+        steps.append(step)
+        notes += said
+    name = pipeline_name(steps)
+    folder = new_job_folder(steps[0].env, name, create=submitting)
+    repo, code = code_for(replace(steps[0], dir=folder), transport)
     script = render_pipeline_sbatch(
-        jobs, folder=folder, name=name, args=step_args, python=default_python(first), repo=repo,
-        code=Path(code.folder) if code else None, prefix=prefix,
+        steps, folder=folder, name=name, args=step_args, python=default_python(steps[0]),
+        repo=repo, code=Path(code.folder) if code else None, prefix=prefix,
     )  # fmt: skip
-    return Submission(tuple(jobs), folder, name, script, code, transport)
+    script = replace(script, warnings=(*notes, *script.warnings))
+    return Submission(tuple(steps), folder, name, script, code, transport)
 
 
 # -- submitting ---------------------------------------------------------------------------
@@ -221,8 +257,6 @@ def prepare_pipeline(
 def _write_folder(
     transport: Transport, folder: Path, jobs: Sequence[Job], script: BatchScript
 ) -> None:
-    from ..job import config_text
-
     staged = transport.stage(folder)
     staged.mkdir(parents=True, exist_ok=True)
     write_atomic(staged / "sbatch.sh", script.text, script.mode)
@@ -230,7 +264,7 @@ def _write_folder(
         assert job.dir is not None
         where = transport.stage(job.dir)
         where.mkdir(parents=True, exist_ok=True)
-        write_atomic(where / "config.json", config_text(job.config), script.mode)
+        write_atomic(where / job.config_file.name, job.config_document(), script.mode)
 
 
 def remove_folder(folder: Path) -> None:
@@ -548,14 +582,14 @@ def repo_for(job: Job, runner: Runner | None = None) -> Path | None:
     """The recipe's repository when the script needs it (a container or a code snapshot)."""
     from .render import uses_snapshot
 
-    needed = job.env.get("container_image") or job.spec.image or uses_snapshot(job.env)
+    needed = job.image or uses_snapshot(job.env)
     return find_repo(job.spec.script_path, runner) if needed else None
 
 
 def default_python(job: Job) -> str:
     """The python a job's default command runs: this one, unless the job runs in a
     container (``python``) or on a cluster reached over ssh (``python3`` on its PATH)."""
-    if job.env.get("container_image") or job.spec.image:
+    if job.image:
         return "python"
     if job.env.get("tunnel") == "ssh":
         return "python3"

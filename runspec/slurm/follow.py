@@ -319,14 +319,14 @@ def run_attached(
     return code
 
 
-def _prepared(job: Job, args: Sequence[str]) -> Submission:
+def _prepared(job: Job, args: Sequence[str], attached: bool) -> Submission:
     """Render the job; a job that cannot be rendered leaves no (empty) folder behind."""
     from .ssh import is_remote
 
     try:
         if not is_remote(job.env):
             require_sbatch()
-        return prepare(job, args=args)
+        return prepare(job, args=args, attached=attached, submitting=True)
     except BaseException:
         _drop_empty(job.dir, job.env)
         raise
@@ -349,7 +349,7 @@ def run_slurm(
     job: Job, *, argv: Sequence[str], args: Sequence[str] = (), detached: bool = False
 ) -> int:
     """``runspec run`` with a Slurm profile: attached (stream, job's exit code) or detached."""
-    sub = _prepared(job, args)
+    sub = _prepared(job, args, attached=not detached)
     if not detached:
         return run_attached(sub, argv=argv)
     print(submit_job(sub, argv=argv), flush=True)
@@ -357,12 +357,12 @@ def run_slurm(
 
 
 def dry_run_slurm(
-    job: Job, *, args: Sequence[str] = (), show_secrets: bool = False
+    job: Job, *, args: Sequence[str] = (), attached: bool = True, show_secrets: bool = False
 ) -> str:
     """What ``runspec run --dry-run`` prints for a Slurm profile: how the job would be
     sent (over ssh: the commands) and the script, secrets masked unless ``show_secrets``.
     Connects nowhere."""
-    sub = prepare(job, args=args)
+    sub = prepare(job, args=args, attached=attached)
     for warning in sub.script.warnings:
         print(f"runspec: warning: {warning}", file=sys.stderr)
     return _plan(sub) + (sub.script.text if show_secrets else sub.script.masked)
@@ -402,5 +402,7 @@ def dry_run_slurm_pipeline(
     show_secrets: bool = False,
 ) -> str:
     """What ``runspec pipe --dry-run`` prints for a Slurm profile: the plan and the script."""
-    sub = prepare_pipeline(jobs, step_args=step_args, prefix=prefix, create=False)
+    sub = prepare_pipeline(jobs, step_args=step_args, prefix=prefix, submitting=False)
+    for warning in sub.script.warnings:
+        print(f"runspec: warning: {warning}", file=sys.stderr)
     return _plan(sub) + (sub.script.text if show_secrets else sub.script.masked)
