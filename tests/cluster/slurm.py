@@ -65,7 +65,7 @@ class SlurmCluster:
     @property
     def conf(self) -> Path:
         """The cluster's slurm.conf: what ``SLURM_CONF`` must name."""
-        return self.folder / "etc" / "slurm.conf"
+        return self.folder / "conf" / "slurm.conf"
 
     @property
     def env(self) -> dict[str, str]:

@@ -14,7 +14,7 @@
 #   env                     print `export SLURM_CONF=...` for DIR (eval it to use the cluster)
 #
 # DIR defaults to $RUNSPEC_SLURM_DIR, else ${TMPDIR:-/tmp}/runspec-cluster-$UID. Clients find
-# the cluster through SLURM_CONF=DIR/etc/slurm.conf, which names DIR's munge socket
+# the cluster through SLURM_CONF=DIR/conf/slurm.conf, which names DIR's munge socket
 # (AuthInfo=socket=...), so plain sbatch/squeue/scontrol/srun/sacct work once it is exported;
 # jobs inherit it. Layout: nodes node1..node3 (CPUs=64 each via config_overrides, Gres=gpu:8
 # backed by fake character devices), one partition `debug` (Default=YES), every daemon on
@@ -79,7 +79,7 @@ cmd_install() {
 
 set_paths() {
     DIR=$1
-    CONF=$DIR/etc/slurm.conf
+    CONF=$DIR/conf/slurm.conf
     MUNGE=$DIR/munge
     SOCKET=$MUNGE/munge.socket
     RUN=$DIR/run
@@ -194,7 +194,7 @@ SlurmctldPidFile=$RUN/slurmctld.pid
 SlurmdPidFile=$RUN/slurmd-%n.pid
 SlurmctldLogFile=$LOG/slurmctld.log
 SlurmdLogFile=$LOG/slurmd-%n.log
-PlugStackConfig=$DIR/etc/plugstack.conf
+PlugStackConfig=$DIR/conf/plugstack.conf
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SwitchType=switch/none
@@ -246,7 +246,7 @@ write_file() {
 
 make_layout() {
     local i dev
-    mkdir -p "$DIR"/{etc,ctld,spool,dev} "$RUN" "$LOG" "$MUNGE"
+    mkdir -p "$DIR"/{conf,ctld,spool,dev} "$RUN" "$LOG" "$MUNGE"
     # munged serves clients of every user: its folder and the folders above must be searchable.
     chmod 755 "$DIR" "$MUNGE"
     for ((i = 0; i < GPUS_PER_NODE; i++)); do
@@ -267,11 +267,11 @@ write_config() {
     db_port=${*:${#NODES[@]}+2:1}
     render_slurm_conf "$host" "$ctld_port" "${dbd_port:-0}" "${@:1:${#NODES[@]}}" |
         write_file "$CONF" 644
-    render_gres_conf | write_file "$DIR/etc/gres.conf" 644
-    : | write_file "$DIR/etc/plugstack.conf" 644
+    render_gres_conf | write_file "$DIR/conf/gres.conf" 644
+    : | write_file "$DIR/conf/plugstack.conf" 644
     if ((ACCOUNTING)); then
         # slurmdbd refuses a config that others can read: it holds the database password.
-        render_slurmdbd_conf "$host" "$dbd_port" "$db_port" | write_file "$DIR/etc/slurmdbd.conf" 600
+        render_slurmdbd_conf "$host" "$dbd_port" "$db_port" | write_file "$DIR/conf/slurmdbd.conf" 600
     fi
 }
 
