@@ -1,11 +1,13 @@
 """Free TCP ports for the private test servers (Slurm, slurmdbd, MariaDB, sshd).
 
-Ports are drawn at random from 20000-32767, below Linux's ephemeral range (32768-60999) so
-that outgoing connections, which take their local ports from that range, cannot hold them
-between the pick and the daemon's bind; several clusters starting at once rarely draw the
-same port, and a daemon that loses the race fails to bind and its cluster retries with new
-ones. A port counts as free when it can be bound on every address (daemons such as slurmctld
-listen on all of them).
+Ports are drawn at random from 61000-65535: above Linux's ephemeral range (32768-60999), so
+outgoing connections, which take their local ports from that range, cannot hold them between
+the pick and the daemon's bind; and clear of the ports runspec's jobs use on a node
+(``MASTER_PORT`` = 20000 + job id % 10000, Ray's dashboard and client ports 10000 and 20000
+above it) and of Ray's worker ports (10002-19999). Several clusters starting at once rarely
+draw the same port; a daemon that loses the race fails to bind and its cluster retries with
+new ones. A port counts as free when it can be bound on every address (daemons such as
+slurmctld listen on all of them).
 
     python3 tests/cluster/ports.py COUNT     # prints COUNT distinct free ports, one a line
 """
@@ -18,7 +20,7 @@ import sys
 
 __all__ = ["free_ports"]
 
-LOW, HIGH = 20000, 32767
+LOW, HIGH = 61000, 65535
 ATTEMPTS = 1000
 
 

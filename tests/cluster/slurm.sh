@@ -176,11 +176,15 @@ launch() {
 # ---------------------------------------------------------------- config
 
 render_slurm_conf() {
-    local host=$1 ctld_port=$2 dbd_port=$3 node i
+    local host=$1 ctld_port=$2 dbd_port=$3 node i first_job_id
     shift 3
+    # Job ids differ between clusters, so jobs of clusters running side by side do not share
+    # the ports runspec derives from the job id (MASTER_PORT = 20000 + id % 10000).
+    first_job_id=$((1000 + (RANDOM * 32768 + RANDOM) % 9000000))
     cat <<EOF
 $CONF_MARKER
 ClusterName=runspec
+FirstJobId=$first_job_id
 SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$ctld_port
 AuthType=auth/munge
