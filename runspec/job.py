@@ -28,6 +28,7 @@ from .errors import ConfigError, PipelineError, ProfileError
 from .interpolation import resolve_job_keys, resolve_job_value
 from .overrides import Override, apply_overrides
 from .profiles import RESERVED, EnvFile, Profile, find_env_file, value_error
+from .project import mark_state_dir
 from .runenv import RunEnv, image_of
 from .spec import Runspec
 
@@ -143,6 +144,7 @@ def new_job_dir(parent: Path, leaf: str) -> Path:
     """
     try:
         parent.mkdir(parents=True, exist_ok=True)
+        mark_state_dir(parent)
         for attempt in range(1, 1000):
             folder = parent / (leaf if attempt == 1 else f"{leaf}-{attempt}")
             try:
@@ -352,6 +354,8 @@ def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any
     shown_argv = masked_argv(argv)
     record = {
         "argv": shown_argv,
+        "name": job.name,
+        "recipe": job.spec.name,
         "profile": job.profile.name if job.profile else None,
         "executor": job.executor,
         "job_id": job_id,

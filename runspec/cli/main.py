@@ -563,11 +563,15 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
 
 def _add_logs(sub: Any) -> None:
     parser = _parser(
-        sub, "logs", "Print a Slurm job's output, or follow it until the job ends (-f).",
-        "runspec logs 1234        # what the job wrote so far: stdout, then stderr\n"
-        "runspec logs 1234 -f     # follow it (reattach): exits with the job's exit code",
+        sub, "logs", "Print a job's output, or follow it until the job ends (-f).",
+        "runspec logs             # the newest job's output: stdout, then stderr\n"
+        "runspec logs 1234 -f     # follow Slurm job 1234 (reattach): exits with its exit code\n"
+        "runspec logs 20261129-170000-examples-hello   # a local run, by its id in 'runspec jobs'",
     )  # fmt: skip
-    parser.add_argument("id", metavar="JOBID", help="a Slurm job id")
+    parser.add_argument(
+        "id", nargs="?", metavar="JOB",
+        help="a Slurm job id, or a local job's id or folder (default: the newest job)",
+    )  # fmt: skip
     parser.add_argument("-f", "--follow", action="store_true", help="follow until the job ends")
     parser.set_defaults(handler=_cmd_logs)
 
@@ -575,7 +579,12 @@ def _add_logs(sub: Any) -> None:
 def _cmd_logs(args: argparse.Namespace) -> int:
     from ..slurm.follow import Progress, follow
     from ..slurm.records import Finder
+    from .jobs import local_logs, newest_job
 
+    if args.id is None:
+        args.id = newest_job()
+    if not args.id.isdigit():
+        return local_logs(args.id, follow=args.follow)
     record, transport = Finder()(args.id)
     files = _output_of(args.id, record, transport)
     if not args.follow:
@@ -616,11 +625,40 @@ def _output_of(job_id: str, record: Any, transport: Any) -> Any:
     return PurePath(found["stdout"]), PurePath(found["stderr"] or found["stdout"])
 
 
+# jobs -----------------------------------------------------------------------
+
+
+def _add_jobs(sub: Any) -> None:
+    parser = _parser(
+        sub, "jobs", "List recent jobs: local runs and Slurm jobs, newest first.",
+        "runspec jobs -n 5\nrunspec jobs --json",
+    )  # fmt: skip
+    parser.add_argument("-n", type=int, default=20, metavar="N", help="how many (default: 20)")
+    parser.add_argument("--json", action="store_true", help="print a JSON list")
+    parser.set_defaults(handler=_cmd_jobs)
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    from ..history import recent
+    from .display import render_jobs, style_for
+
+    if args.n < 1:
+        raise RunspecError(f"-n must be at least 1 (got {args.n})")
+    entries = recent(args.n)
+    if args.json:
+        _print_json([entry.to_dict() for entry in entries])
+    elif entries:
+        print(render_jobs(entries, style_for(sys.stdout)), end="")
+    else:
+        print("no jobs yet (runspec keeps their records under .runspec/jobs and ~/.runspec/jobs)")
+    return 0
+
+
 # main -----------------------------------------------------------------------
 
 _COMMANDS = (
     _add_show, _add_check, _add_list, _add_env, _add_config, _add_run, _add_pipe,
-    _add_sbatch, _add_submit, _add_status, _add_cancel, _add_logs,
+    _add_sbatch, _add_submit, _add_status, _add_cancel, _add_logs, _add_jobs,
 )  # fmt: skip
 
 

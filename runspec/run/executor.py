@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,8 @@ def extra_executor(name: str) -> ModuleType:
 def job_dir_for(name: str, *, create: bool = True) -> Callable[[Mapping[str, Any]], Path]:
     """The ``job_dir`` callable for :func:`runspec.job.assemble`, by executor.
 
-    Local jobs: ``<job_dir or .runspec/jobs>/<timestamp>-<name>/``. Slurm jobs:
+    Local jobs: ``<job_dir or PROJECT/.runspec/jobs>/<timestamp>-<name>/`` (PROJECT:
+    see :mod:`runspec.project`). Slurm jobs:
     ``<job_dir or remote_job_dir or ~/.runspec/jobs>/<name>/<timestamp>/`` (over ssh a
     folder on the cluster, staged in ``~/.runspec/jobs/<name>/<timestamp>/`` here).
     """
@@ -88,11 +90,18 @@ def job_dir_for(name: str, *, create: bool = True) -> Callable[[Mapping[str, Any
             from ..slurm.cluster import new_job_folder
 
             return new_job_folder(env, name, create=create)
-        base = env.get("job_dir") or os.path.join(".runspec", "jobs")
+        base = env.get("job_dir") or local_job_root()
         parent, leaf = Path(str(base)).expanduser().absolute(), f"{timestamp()}-{name}"
         return new_job_dir(parent, leaf) if create else parent / leaf
 
     return make
+
+
+def local_job_root() -> Path:
+    """Where local jobs go without a ``job_dir``: ``.runspec/jobs`` of the project."""
+    from ..project import state_dir
+
+    return state_dir() / "jobs"
 
 
 def run(job: Job, options: RunOptions) -> int:
@@ -111,16 +120,54 @@ def _run_local(job: Job, options: RunOptions) -> int:
     from .local import run_local
 
     [launch] = _launchable([job], [options.args])
-    write_record(job, options.argv, job_id=str(os.getpid()))
+    record = _LocalRecord.begin(job, options.argv)
     try:
         result = run_local(job, launch)
     except RunspecError as exc:
-        write_record(job, options.argv, job_id=str(os.getpid()), error=str(exc))
+        record.end(error=str(exc))
         raise
-    write_record(job, options.argv, job_id=str(os.getpid()), exit_code=result.exit_code)
+    record.end(exit_code=result.exit_code)
     if result.exit_code:
         print(f"runspec: {_single_failure(job, result)}", file=sys.stderr)
     return result.exit_code
+
+
+@dataclass(frozen=True)
+class _LocalRecord:
+    """The ``runspec.json`` of a local job: written as it starts, and again when it ends
+    with its exit code (or error), end time and duration."""
+
+    job: Job
+    argv: tuple[str, ...]
+    fields: Mapping[str, Any]
+    started: float
+
+    @classmethod
+    def begin(cls, job: Job, argv: Sequence[str]) -> _LocalRecord:
+        """Write the record of a job that starts now: the machine, the time, its logs."""
+        from .pipeline.taps import LOG_NAMES
+
+        assert job.dir is not None
+        out, err = (str(job.dir / name) for name in LOG_NAMES)
+        fields = {
+            "host": os.uname().nodename, "submitted": _now(),
+            "output": {"stdout": out, "stderr": err},
+        }  # fmt: skip
+        record = cls(job, tuple(argv), fields, time.time())
+        write_record(job, argv, job_id=str(os.getpid()), **fields)
+        return record
+
+    def end(self, **outcome: Any) -> None:
+        """Write the record again, saying how the job ended."""
+        duration = round(time.time() - self.started, 3)
+        write_record(
+            self.job, self.argv, str(os.getpid()), **self.fields, **outcome,
+            ended=_now(), duration=duration,
+        )  # fmt: skip
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def _single_failure(job: Job, result: PipelineResult) -> str:
@@ -219,9 +266,16 @@ def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: R
     from .local import run_steps
 
     launches = _launchable(jobs, step_args)
-    for job in jobs:
-        write_record(job, options.argv, job_id=str(os.getpid()))
-    result = run_steps(jobs, launches, prefix=options.prefix)
+    records = [_LocalRecord.begin(job, options.argv) for job in jobs]
+    try:
+        result = run_steps(jobs, launches, prefix=options.prefix)
+    except RunspecError as exc:
+        for record in records:
+            record.end(error=str(exc))
+        raise
+    for record, step in zip(records, result.steps, strict=True):
+        code = step.returncode
+        record.end(exit_code=code if code >= 0 else 128 - code)
     if result.exit_code:
         print(f"runspec: {result.describe()}", file=sys.stderr)
     return result.exit_code

@@ -93,7 +93,8 @@ def local_launch(job: Job, args: Sequence[str] = ()) -> Launch:
     if lines:
         argv = _after_lines(lines, argv)
         notes.append(f"{len(lines)} startup command(s) run first (startup_commands)")
-    return Launch(Step.create(job.name, argv, _environment(job), _workdir(job)), tuple(notes))
+    step = Step.create(job.name, argv, _environment(job), _workdir(job), log_dir=job.dir)
+    return Launch(step, tuple(notes))
 
 
 def _before_job(job: Job) -> list[str]:

@@ -1,10 +1,11 @@
 """The engine that runs one pipeline: start the steps, wait on one selector, stop them.
 
 Everything happens in the calling thread around one selector: pidfds (Linux) wake
-it when a step exits, a self-pipe when runspec receives a signal, and the stderr
-pipes when prefixing. The parts it drives: :mod:`.spawn` starts the steps,
-:mod:`.exits` reaps and judges their exits, :mod:`.groups` stops their process
-groups, :mod:`.signals` catches runspec's signals, :mod:`.stderr` prefixes lines.
+it when a step exits, a self-pipe when runspec receives a signal, and the pipes of
+the streams runspec copies (prefixed stderr, logs). The parts it drives:
+:mod:`.spawn` starts the steps, :mod:`.exits` reaps and judges their exits,
+:mod:`.groups` stops their process groups, :mod:`.signals` catches runspec's
+signals, :mod:`.taps` copies the streams runspec prefixes or logs.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from .exits import Exits
 from .groups import Stopper, live_groups
 from .signals import SignalInbox, forwarding
 from .spawn import start_child, start_joined
-from .stderr import StderrTaps
 from .steps import PipelineResult, Step, step_label
+from .taps import LOG_NAMES, Taps
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -76,7 +77,7 @@ class _Engine:
 
         self._selector = selectors.DefaultSelector()
         self._inbox = SignalInbox(self._selector, self._on_signal)
-        self._taps = StderrTaps(self._selector)
+        self._taps = Taps(self._selector)
         self._exits = Exits(self._selector)
         self._stopper = Stopper(self._exits.children, grace)
         self._interrupted: int | None = None
@@ -87,16 +88,25 @@ class _Engine:
 
     def start(self, steps: Sequence[Step], stdin: Stream, stdout: Stream, prefix: bool) -> None:
         """Start the steps, joined by pipes; on failure stop those started, re-raise."""
+        last = len(steps) - 1
 
         def start_one(
             index: int, step: Step, reader: Stream, writer: Stream, link: str | None
         ) -> None:
-            stderr = self._taps.add(step.name) if prefix else None
+            ours: list[int] = []  # pipe ends made here, closed once the step holds them
             try:
+                stderr = self._tap_stderr(step, prefix)
+                if stderr is not None:
+                    ours.append(stderr)
+                if index == last and step.log_dir is not None:
+                    destination = _fd(writer, 1)
+                    writer = self._taps.add(destination, log=_log(step, 0), stdout=True)
+                    ours.append(writer)
+                    step = _unbuffered_on_terminal(step, destination)
                 child = start_child(index, step, reader, writer, stderr, link)
             finally:
-                if stderr is not None:
-                    os.close(stderr)
+                for fd in ours:
+                    os.close(fd)
             self._exits.add(child)
 
         try:
@@ -107,6 +117,13 @@ class _Engine:
             self._stopper.stop(signal.SIGTERM)
             self.run()
             raise
+
+    def _tap_stderr(self, step: Step, prefix: bool) -> int | None:
+        """The stderr a step gets: runspec's, or a tap that prefixes or logs it."""
+        if not prefix and step.log_dir is None:
+            return None
+        name = step.name if prefix else None
+        return self._taps.add(2, log=_log(step, 1), prefix=name)
 
     def run(self) -> PipelineResult:
         """Wait until every step has exited and its process group is empty."""
@@ -161,3 +178,33 @@ class _Engine:
             self._stopper.kill()  # a second signal, or one in a grace period: no waiting
         else:
             self._stopper.stop(signum)
+
+
+def _fd(stream: Stream, default: int) -> int:
+    if stream is None:
+        return default
+    return stream if isinstance(stream, int) else stream.fileno()
+
+
+def _log(step: Step, which: int) -> str | None:
+    return None if step.log_dir is None else os.path.join(step.log_dir, LOG_NAMES[which])
+
+
+def _unbuffered_on_terminal(step: Step, destination: int) -> Step:
+    """A step whose stdout is tapped writes into a pipe, where Python buffers stdout in
+    blocks; when the stream ends on a terminal, ``PYTHONUNBUFFERED=1`` keeps its output
+    as prompt as it would be there (unless the step's environment sets it)."""
+    if not _is_terminal(destination):
+        return step
+    env = dict(os.environ if step.env is None else step.env)
+    if "PYTHONUNBUFFERED" in env:
+        return step
+    env["PYTHONUNBUFFERED"] = "1"
+    return Step.create(step.name, step.argv, env, step.cwd, log_dir=step.log_dir)
+
+
+def _is_terminal(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False

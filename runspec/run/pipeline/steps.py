@@ -14,12 +14,18 @@ __all__ = ["PipelineResult", "Step", "StepResult", "render_shell", "signal_name"
 
 @dataclass(frozen=True)
 class Step:
-    """One process of a pipeline: name, argv, full environment (None inherits), cwd."""
+    """One process of a pipeline: name, argv, full environment (None inherits), cwd.
+
+    ``log_dir``: a folder that receives copies of the step's stderr (``stderr.log``)
+    and, for the last step, whose stdout is the pipeline's, of its stdout
+    (``stdout.log``), written as the streams pass (see :mod:`.taps`).
+    """
 
     name: str
     argv: tuple[str, ...]
     env: Mapping[str, str] | None = None
     cwd: str | None = None
+    log_dir: str | None = None
 
     @classmethod
     def create(
@@ -28,14 +34,17 @@ class Step:
         argv: Sequence[str],
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
+        *,
+        log_dir: str | os.PathLike[str] | None = None,
     ) -> Step:
         """Build a step from any sequence and mapping, copied so it cannot change."""
         from types import MappingProxyType
 
         frozen_env = None if env is None else MappingProxyType(dict(env))
         return cls(
-            name, tuple(argv), frozen_env, None if cwd is None else os.fspath(cwd)
-        )
+            name, tuple(argv), frozen_env, None if cwd is None else os.fspath(cwd),
+            None if log_dir is None else os.fspath(log_dir),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
