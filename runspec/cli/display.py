@@ -55,9 +55,11 @@ def style_for(stream: IO[Any], environ: dict[str, str] | None = None) -> Style:
 
 
 def duration_text(seconds: float | None) -> str:
-    """``42s``, ``3m05s``, ``2h07m``, ``3d04h``; ``-`` when unknown."""
+    """``0.5s``, ``42s``, ``3m05s``, ``2h07m``, ``3d04h``; ``-`` when unknown."""
     if seconds is None:
         return "-"
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f}s"
     whole = max(0, int(seconds))
     minutes, secs = divmod(whole, 60)
     hours, mins = divmod(minutes, 60)
