@@ -154,7 +154,11 @@ class Taps:
             except OSError as exc:
                 if exc.errno not in _UNSUPPORTED:
                     return False
+                tap.in_kernel = False
                 return _write_all(tap.destination, os.pread(tap.log, count, start))
+            if not sent:  # the log lost those bytes (cut short by someone): read from now on
+                tap.in_kernel = False
+                return True
             start, count = start + sent, count - sent
         return True
 
