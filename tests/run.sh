@@ -7,10 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tests/cluster/slurm.sh install
-python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+python -m pip install --quiet --disable-pip-version-check -e '.[test,nemo-run]'
 python -m pip install --quiet --disable-pip-version-check 'torch==2.13.0'
 python -m pip install --quiet --disable-pip-version-check 'ray[default]==2.60.0'
 
 ruff check .
-mypy --strict runspec
+mypy --strict runspec runspec_extras
 python -m pytest "$@"
