@@ -1,8 +1,9 @@
 """Slurm batch jobs on a cluster: submit, wait, status, cancel, and following the output.
 
-These are the thin doers around the pure renderer in :mod:`runspec.slurm`. Every call
-of a Slurm program goes through a ``runner`` (``argv -> (exit code, stdout, stderr)``)
-so tests can inject one; the default runs the program for real.
+These are the thin doers around the pure renderer in :mod:`runspec.slurm.render`.
+Every call of a Slurm program goes through a ``runner`` (``argv -> (exit code, stdout,
+stderr)``, see :mod:`runspec.slurm.transport`) so tests can inject one; the default
+runs the program on this machine.
 
 Job folders are ``<root>/<job name>/<timestamp>/`` where root is the profile's
 ``job_dir``, else its ``remote_job_dir``, else ``~/.runspec/jobs`` (a home folder is
@@ -20,17 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._files import write_atomic
-from .errors import SlurmError
+from .._files import write_atomic
+from ..errors import SlurmError
+from .transport import Runner, run_program
 
 if TYPE_CHECKING:
-    from .job import Job
-    from .slurm import BatchScript
+    from ..job import Job
+    from .render import BatchScript
 
 __all__ = [
     "TERMINAL_STATES",
     "Backoff",
-    "Runner",
     "cancel",
     "default_python",
     "dry_run_slurm",
@@ -46,7 +47,6 @@ __all__ = [
     "repo_for",
     "require_sbatch",
     "run_attached",
-    "run_program",
     "run_slurm",
     "run_slurm_pipeline",
     "status",
@@ -56,9 +56,6 @@ __all__ = [
     "wait",
 ]
 
-Runner = Callable[[Sequence[str]], "tuple[int, str, str]"]
-"""Runs a program: ``argv -> (exit code, stdout, stderr)``."""
-
 TERMINAL_STATES = frozenset(
     {
         "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
@@ -66,25 +63,6 @@ TERMINAL_STATES = frozenset(
     }
 )  # fmt: skip
 """Job states after which a job never runs again."""
-
-_TIMEOUT_SECONDS = 60
-
-
-def run_program(argv: Sequence[str], cwd: str | None = None) -> tuple[int, str, str]:
-    """Run ``argv`` and capture its output; a missing program is exit code 127."""
-    import subprocess
-
-    try:
-        done = subprocess.run(
-            list(argv), capture_output=True, text=True, cwd=cwd,
-            timeout=_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL, check=False,
-        )  # fmt: skip
-    except FileNotFoundError:
-        return 127, "", f"{argv[0]}: command not found"
-    except subprocess.TimeoutExpired:
-        return 124, "", f"{argv[0]}: no answer within {_TIMEOUT_SECONDS} s"
-    return done.returncode, done.stdout, done.stderr
-
 
 def require_sbatch(which: Callable[[str], str | None] | None = None) -> None:
     """Refuse early when ``sbatch`` is not on PATH (not a Slurm login node)."""
@@ -145,7 +123,7 @@ def _snapshot(repo: Path, target: Path, runner: Runner) -> None:
 
 
 def _write_folder(folder: Path, jobs: Sequence[Job], script: BatchScript, run: Runner) -> Path:
-    from .job import config_text
+    from ..job import config_text
 
     folder.mkdir(parents=True, exist_ok=True)
     path = write_atomic(folder / "sbatch.sh", script.text, script.mode)
@@ -205,7 +183,7 @@ def submit(
     When sbatch fails its stderr is shown verbatim with its exit code and the folder is
     removed, so nothing half-written stays.
     """
-    from .job import write_record
+    from ..job import write_record
 
     if job.dir is None:
         raise SlurmError("the job has no folder", key="run.job.dir")
@@ -224,12 +202,12 @@ def submit_pipeline(
     test_only: bool = False,
     runner: Runner | None = None,
 ) -> str:
-    """Like :func:`submit` for a script of :func:`~runspec.slurm.render_pipeline_sbatch`.
+    """Like :func:`submit` for a script of :func:`~runspec.slurm.render.render_pipeline_sbatch`.
 
     ``folder`` gets the script and the job's output; each step's folder (inside it or
     not) gets its config and a ``runspec.json`` record naming the step.
     """
-    from .job import write_record
+    from ..job import write_record
 
     job_id = _sbatch(folder, jobs, script, test_only, runner)
     if not test_only:
@@ -480,7 +458,7 @@ def run_attached(
 def _submit_rendered(
     job: Job, *, argv: Sequence[str], args: Sequence[str], stderr: TextIO | None
 ) -> str:
-    from .slurm import render_sbatch
+    from .render import render_sbatch
 
     err = stderr or sys.stderr
     try:
@@ -509,7 +487,7 @@ def run_slurm(
 
 def dry_run_slurm(job: Job, *, args: Sequence[str] = ()) -> str:
     """What ``runspec run --dry-run`` prints for a Slurm profile: the script, secrets masked."""
-    from .slurm import render_sbatch
+    from .render import render_sbatch
 
     script = render_sbatch(job, args=args, python=default_python(job), repo=repo_for(job))
     for warning in script.warnings:
@@ -520,8 +498,8 @@ def dry_run_slurm(job: Job, *, args: Sequence[str] = ()) -> str:
 def _pipeline_script(
     jobs: Sequence[Job], step_args: Sequence[Sequence[str]]
 ) -> tuple[Path, str, BatchScript]:
-    from .job import timestamp
-    from .slurm import pipeline_name, render_pipeline_sbatch
+    from ..job import timestamp
+    from .render import pipeline_name, render_pipeline_sbatch
 
     name = pipeline_name(jobs)
     folder = job_folder(jobs[0].env, name, timestamp())

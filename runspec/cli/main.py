@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .errors import RunspecError
+from ..errors import RunspecError
 
 __all__ = ["main"]
 
@@ -57,8 +57,8 @@ def _add_show(sub: Any) -> None:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from . import spec
-    from .report import render_summary
+    from .. import spec
+    from ..report import render_summary
 
     recipe, problems = spec.inspect(args.script)
     if args.json:
@@ -85,8 +85,8 @@ def _add_check(sub: Any) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from . import script, spec
-    from .report import problems_json, render_report
+    from .. import script, spec
+    from ..report import problems_json, render_report
 
     _require_paths(args.paths)
     files = list(script.find_scripts(args.paths))
@@ -121,8 +121,8 @@ def _add_list(sub: Any) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from . import script, spec
-    from .report import render_table
+    from .. import script, spec
+    from ..report import render_table
 
     _require_paths(args.dirs)
     recipes = []
@@ -159,8 +159,8 @@ def _add_env(sub: Any) -> None:
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
-    from . import profiles
-    from .report import render_report
+    from .. import profiles
+    from ..report import render_report
 
     path = profiles.find_env_file(args.env_file)
     if path is None:
@@ -213,9 +213,9 @@ def _add_config(sub: Any) -> None:
 
 
 def _assemble(args: argparse.Namespace, profile_name: str | None, create: bool) -> Any:
-    from . import job as jobs
-    from . import spec
-    from .executor import job_dir_for
+    from .. import job as jobs
+    from .. import spec
+    from ..run.executor import job_dir_for
 
     recipe = spec.load(args.script)
     envfile, profile = jobs.select_profile(profile_name, args.env_file)
@@ -226,9 +226,9 @@ def _assemble(args: argparse.Namespace, profile_name: str | None, create: bool) 
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from ._masking import masked_tree
-    from .job import config_text
-    from .report import render_tree
+    from .._masking import masked_tree
+    from ..job import config_text
+    from ..report import render_tree
 
     job = _assemble(args, args.profile, create=False)
     shown = masked_tree(job.config)
@@ -258,7 +258,7 @@ def _add_run(sub: Any) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import executor
+    from ..run import executor
 
     names = [name for name in (args.profile, args.attached, args.detached) if name]
     if len(set(names)) > 1:
@@ -296,8 +296,8 @@ def _add_pipe(sub: Any) -> None:
 
 
 def _cmd_pipe(args: argparse.Namespace) -> int:
-    from . import executor
-    from .job import discard_dir
+    from ..job import discard_dir
+    from ..run import executor
 
     steps = executor.parse_steps(args.steps)
     jobs: list[Any] = []
@@ -326,8 +326,8 @@ def _slurm_job(args: argparse.Namespace, *, submitting: bool) -> tuple[Any, Any]
     Submitting creates the (empty) job folder, and removes it again when rendering
     refuses the job; printing only plans the folder.
     """
-    from .batch import default_python, remove_folder, repo_for
-    from .slurm import render_sbatch
+    from ..slurm.cluster import default_python, remove_folder, repo_for
+    from ..slurm.render import render_sbatch
 
     job = _assemble(args, args.profile, create=submitting)
     try:
@@ -362,7 +362,7 @@ def _add_sbatch(sub: Any) -> None:
 
 
 def _cmd_sbatch(args: argparse.Namespace) -> int:
-    from ._files import write_atomic
+    from .._files import write_atomic
 
     _require_profile(args)
     _, script = _slurm_job(args, submitting=False)
@@ -403,7 +403,7 @@ def _add_submit(sub: Any) -> None:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from .batch import output_files, require_sbatch, submit, tail, wait
+    from ..slurm.cluster import output_files, require_sbatch, submit, tail, wait
 
     _require_profile(args)
     require_sbatch()
@@ -435,7 +435,7 @@ def _add_status(sub: Any) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from .batch import render_status, status
+    from ..slurm.cluster import render_status, status
 
     rows = status(args.ids)
     if args.json:
@@ -452,7 +452,7 @@ def _add_cancel(sub: Any) -> None:
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
-    from .batch import cancel
+    from ..slurm.cluster import cancel
 
     cancel(args.ids)
     _note("cancelled " + " ".join(args.ids))
@@ -511,7 +511,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         args.overrides = [*args.overrides, *extra]
     args.script_args = script_args
     if args.version:
-        from . import __version__
+        from .. import __version__
 
         print(f"runspec {__version__}")
         return 0

@@ -12,12 +12,16 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from . import template
-from ._environ import env_text
-from .job import Job
-from .launch import program, torchrun_argv
-from .pipeline import PipelineResult, Step, run_pipeline
+from .. import template
+from .._environ import env_text
+from ..job import Job
+from ..launch import program, torchrun_argv
+from .pipeline.steps import Step
+
+if TYPE_CHECKING:
+    from .pipeline.steps import PipelineResult
 
 __all__ = ["Launch", "local_launch", "run_local", "run_steps"]
 
@@ -82,6 +86,8 @@ def local_launch(job: Job, args: Sequence[str] = ()) -> Launch:
 
 def run_steps(jobs: Sequence[Job], launches: Sequence[Launch], *, prefix: bool) -> PipelineResult:
     """Write each job's config, then run the steps joined by pipes and wait for all."""
+    from .pipeline.engine import run_pipeline
+
     for job in jobs:
         if job.dir is not None:
             job.write_config()

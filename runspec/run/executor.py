@@ -15,13 +15,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ._masking import masked, masked_tree
-from .errors import MissingExtraError, PipelineError, RunspecError
-from .job import Job, discard_dir, new_job_dir, timestamp, write_record
+from .._masking import masked, masked_tree
+from ..errors import MissingExtraError, PipelineError, RunspecError
+from ..job import Job, discard_dir, new_job_dir, timestamp, write_record
 
 if TYPE_CHECKING:
     from .local import Launch
-    from .pipeline import PipelineResult
+    from .pipeline.steps import PipelineResult
 
 __all__ = [
     "CORE_EXECUTORS",
@@ -82,7 +82,7 @@ def job_dir_for(name: str, *, create: bool = True) -> Callable[[Mapping[str, Any
         if executor not in CORE_EXECUTORS:
             extra_executor(executor)
         if executor == "slurm":
-            from .batch import job_root
+            from ..slurm.cluster import job_root
 
             parent, leaf = job_root(env) / name, timestamp()
         else:
@@ -98,7 +98,7 @@ def run(job: Job, options: RunOptions) -> int:
     if job.executor == "local":
         return _run_local(job, options)
     if job.executor == "slurm":
-        from .slurm import run_slurm
+        from ..slurm.cluster import run_slurm
 
         return run_slurm(job, argv=options.argv, args=options.args, detached=options.detached)
     code: int = extra_executor(job.executor).run(job, options)
@@ -136,7 +136,7 @@ def _single_failure(job: Job, result: PipelineResult) -> str:
 def dry_run(job: Job, options: RunOptions) -> str:
     """What ``run --dry-run`` prints: the job config and the exact command; nothing is written."""
     if job.executor == "slurm":
-        from .slurm import dry_run_slurm
+        from ..slurm.cluster import dry_run_slurm
 
         return dry_run_slurm(job, args=options.args)
     if job.executor != "local":
@@ -145,9 +145,9 @@ def dry_run(job: Job, options: RunOptions) -> str:
 
 
 def _dry_run_local(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> str:
-    from .job import config_text
+    from ..job import config_text
     from .local import local_launch
-    from .pipeline import Step, render_shell
+    from .pipeline.steps import Step, render_shell
 
     parts, steps = [], []
     for job, args in zip(jobs, step_args, strict=True):
@@ -200,7 +200,7 @@ def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: R
     """Run jobs joined by pipes on their (common) executor; return the exit code."""
     executor = _common_executor(jobs)
     if executor == "slurm":
-        from .slurm import run_slurm_pipeline
+        from ..slurm.cluster import run_slurm_pipeline
 
         return run_slurm_pipeline(jobs, argv=options.argv, step_args=step_args)
     if executor != "local":
@@ -236,7 +236,7 @@ def dry_run_pipe(
     """What ``pipe --dry-run`` prints for the executor of the steps."""
     executor = _common_executor(jobs)
     if executor == "slurm":
-        from .slurm import dry_run_slurm_pipeline
+        from ..slurm.cluster import dry_run_slurm_pipeline
 
         return dry_run_slurm_pipeline(jobs, step_args=step_args)
     if executor != "local":

@@ -6,7 +6,7 @@ the profile's ``setup`` lines, then the launch (``direct``, ``torchrun`` or ``ra
 :func:`render_pipeline_sbatch` renders several jobs as one batch job whose steps stream
 into each other through named pipes. Nothing here reads the clock, the environment or
 a file: the python to call and the recipe's repository are passed in. Submitting,
-waiting and cancelling live in :mod:`runspec.batch`.
+waiting and cancelling live in :mod:`runspec.slurm.cluster`.
 
 Every value that reaches the shell is quoted with :func:`shlex.quote`; values that
 become directives are quoted the way ``sbatch`` reads them. A value that would break
@@ -23,26 +23,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import launch, template
-from ._environ import ENV_NAME, env_text
-from ._masking import MASK, is_secret
-from .errors import SlurmError
+from .. import launch, template
+from .._environ import ENV_NAME, env_text
+from .._masking import MASK, is_secret
+from ..errors import SlurmError
 
 if TYPE_CHECKING:
-    from .job import Job
-    from .spec import Runspec
+    from ..job import Job
+    from ..spec import Runspec
 
 __all__ = [
     "DEPENDENCY_TYPES",
     "BatchScript",
     "check_time",
-    "dry_run_slurm",
-    "dry_run_slurm_pipeline",
     "pipeline_name",
     "render_pipeline_sbatch",
     "render_sbatch",
-    "run_slurm",
-    "run_slurm_pipeline",
 ]
 
 DEPENDENCY_TYPES = ("afterany", "afternotok", "afterok")
@@ -708,37 +704,3 @@ def pipeline_name(jobs: Sequence[Job]) -> str:
     """The batch job name of a pipeline: its steps' names joined by ``+`` (at most 128 chars)."""
     return "+".join(job.name for job in jobs)[:128] or "pipeline"
 
-
-# -- entry points of `runspec run` / `runspec pipe` (the doers live in runspec.batch) --------
-
-
-def run_slurm(
-    job: Job, *, argv: Sequence[str], args: Sequence[str] = (), detached: bool = False
-) -> int:
-    """Submit ``job``; attached: stream its output and return its exit code (see batch)."""
-    from . import batch
-
-    return batch.run_slurm(job, argv=argv, args=args, detached=detached)
-
-
-def dry_run_slurm(job: Job, *, args: Sequence[str] = ()) -> str:
-    """The batch script ``job`` would be submitted with, secrets masked."""
-    from . import batch
-
-    return batch.dry_run_slurm(job, args=args)
-
-
-def run_slurm_pipeline(
-    jobs: Sequence[Job], *, argv: Sequence[str], step_args: Sequence[Sequence[str]]
-) -> int:
-    """Submit ``jobs`` as one streaming batch job, follow it, return its exit code."""
-    from . import batch
-
-    return batch.run_slurm_pipeline(jobs, argv=argv, step_args=step_args)
-
-
-def dry_run_slurm_pipeline(jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]]) -> str:
-    """The batch script a pipeline of ``jobs`` would be submitted with, secrets masked."""
-    from . import batch
-
-    return batch.dry_run_slurm_pipeline(jobs, step_args=step_args)
