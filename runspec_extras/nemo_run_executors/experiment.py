@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from runspec._masking import masked_tree
 from runspec.errors import PipelineError, RunspecError
-from runspec.job import Job, config_text, write_record
+from runspec.job import Job, config_text, discard_dir, write_record
 
 from .build import Prepared, prepare
 from .task import recipe_script
 
 if TYPE_CHECKING:
-    from runspec.executor import RunOptions
+    from runspec.run.executor import RunOptions
 
 __all__ = ["dry_run", "dry_run_pipe", "run", "run_pipe"]
 
@@ -40,9 +41,15 @@ def run(job: Job, options: RunOptions) -> int:
     """
     if job.dir is None:
         raise ValueError("a nemo-run job needs a job folder")
-    prepared = prepare(
-        job, job.dir / "shipped", detached=options.detached, local_config=job.write_config()
-    )
+    try:
+        prepared = prepare(
+            job, job.dir / "shipped", detached=options.detached, local_config=job.dir / _CONFIG
+        )
+    except BaseException:
+        shutil.rmtree(job.dir / "shipped", ignore_errors=True)
+        discard_dir(job.dir)
+        raise
+    job.write_config()
     write_record(job, options.argv, job_id=None, launcher="nemo-run")
     try:
         with _nemo_run_console(), _inside(prepared.code.root):
