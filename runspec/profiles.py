@@ -22,7 +22,9 @@ from ._toml import BARE_KEY, TOMLDecodeError, key_lines, loads
 from .errors import Problem, ProfileError
 
 __all__ = [
+    "EXECUTORS",
     "KNOWN_KEYS",
+    "LAUNCHERS",
     "RESERVED",
     "EnvFile",
     "Profile",
@@ -32,17 +34,26 @@ __all__ = [
     "profile_json",
     "render_listing",
     "render_profile",
+    "unknown_executor",
     "value_error",
 ]
 
 RESERVED = ("wandb", "cli", "cache", "artifacts")
 """Top-level tables that hold settings, not profiles."""
 
+EXECUTORS = ("local", "slurm", "docker", "dgxcloud", "lepton", "skypilot")
+"""Every executor a profile may name: the core's ``local`` and ``slurm``, then those of
+the nemo-run extra (``runspec_extras.nemo_run_executors``)."""
+
+LAUNCHERS = ("runspec", "nemo-run")
+"""Who runs a ``local`` or ``slurm`` job: runspec itself (the default) or nemo-run."""
+
 _ENV_VARS = "table of str, int, float or bool"
 
 KNOWN_KEYS: Mapping[str, str] = MappingProxyType(
     {
         "executor": "str",
+        "launcher": "'runspec' or 'nemo-run'",
         "account": "str",
         "partition": "str",
         "nodes": "int >= 1",
@@ -96,6 +107,7 @@ _CHECKS: Mapping[str, Callable[[Any], bool]] = {
     "table": lambda value: isinstance(value, Mapping),
     _ENV_VARS: lambda value: isinstance(value, Mapping),
     "'snapshot' or 'live'": lambda value: value in ("snapshot", "live"),
+    "'runspec' or 'nemo-run'": lambda value: value in LAUNCHERS,
 }
 
 
@@ -104,8 +116,19 @@ def value_error(key: str, value: Any) -> str | None:
     does not read the key."""
     kind = KNOWN_KEYS.get(key)
     if kind is None or _CHECKS[kind](value):
+        if key == "executor" and value not in EXECUTORS:
+            return unknown_executor(value)
         return None
     return f"must be {kind} (got {_show(value)})"
+
+
+def unknown_executor(name: str) -> str:
+    """The message for an executor nobody provides, with the nearest known name."""
+    import difflib
+
+    close = difflib.get_close_matches(name, EXECUTORS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"executor {name!r}: unknown{hint}; known: {', '.join(EXECUTORS)}"
 
 
 # --- finding the file -------------------------------------------------------------

@@ -8,8 +8,15 @@ package imports nemo-run; runspec imports it only when a job runs through nemo-r
 
 from __future__ import annotations
 
+import warnings
+
+with warnings.catch_warnings():
+    # nemo-run's own imports warn about its dependencies' deprecations; not the user's concern.
+    warnings.simplefilter("ignore")
+    import nemo_run  # noqa: F401
+
 from .build import build_executor, executor_fields, prepare
-from .experiment import dry_run, dry_run_pipe, run, run_pipe
+from .experiment import dry_run, run
 from .keys import EXECUTORS, check_keys
 from .request import ExecutorRequest
 
@@ -19,9 +26,7 @@ __all__ = [
     "build_executor",
     "check_keys",
     "dry_run",
-    "dry_run_pipe",
     "executor_fields",
     "prepare",
     "run",
-    "run_pipe",
 ]

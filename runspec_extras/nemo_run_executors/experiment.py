@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runspec._masking import masked_tree
-from runspec.errors import PipelineError, RunspecError
+from runspec.errors import RunspecError
 from runspec.job import Job, config_text, discard_dir, write_record
 
 from .build import Prepared, prepare
@@ -28,7 +28,7 @@ from .task import recipe_script
 if TYPE_CHECKING:
     from runspec.run.executor import RunOptions
 
-__all__ = ["dry_run", "dry_run_pipe", "run", "run_pipe"]
+__all__ = ["dry_run", "run"]
 
 _CONFIG = "config.json"
 
@@ -141,21 +141,6 @@ def _secrets(tree: Mapping[str, Any]) -> set[str]:
         elif isinstance(value, (str, int, float)) and shown[key] != value and str(value):
             found.add(str(value))
     return found
-
-
-def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: RunOptions) -> int:
-    """Pipelines do not run through nemo-run: say so."""
-    raise PipelineError(_NO_PIPE.format(executor=jobs[0].executor))
-
-
-def dry_run_pipe(
-    jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: RunOptions
-) -> str:
-    """Pipelines do not run through nemo-run: say so."""
-    raise PipelineError(_NO_PIPE.format(executor=jobs[0].executor))
-
-
-_NO_PIPE = "pipe: the {executor} executor runs through nemo-run, which has no pipelines"
 
 
 @contextlib.contextmanager
