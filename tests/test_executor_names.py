@@ -118,20 +118,20 @@ def fresh(*args: str, cwd: Path, pythonpath: Path) -> subprocess.CompletedProces
 MISSING = [
     pytest.param(
         '[p]\nexecutor = "lepton"\n', [],
-        "runspec: error: executor: executor 'lepton' runs through nemo-run and needs nemo_run, "
-        "which is not installed: pip install 'runspec[nemo-run]'\n",
+        "runspec: error: executor 'lepton' needs nemo-run, which is not installed: "
+        "pip install 'runspec[nemo-run]'\n",
         id="lepton",
     ),
     pytest.param(
         '[p]\nexecutor = "local"\nlauncher = "nemo-run"\n', [],
-        "runspec: error: executor: executor 'local' runs through nemo-run and needs nemo_run, "
-        "which is not installed: pip install 'runspec[nemo-run]'\n",
+        "runspec: error: running the local executor through nemo-run needs nemo-run, which is "
+        "not installed: pip install 'runspec[nemo-run]'\n",
         id="local-launcher",
     ),
     pytest.param(
         '[p]\nexecutor = "slurm"\naccount = "a"\n', ["--via", "nemo-run"],
-        "runspec: error: executor: executor 'slurm' runs through nemo-run and needs nemo_run, "
-        "which is not installed: pip install 'runspec[nemo-run]'\n",
+        "runspec: error: running the slurm executor through nemo-run needs nemo-run, which is "
+        "not installed: pip install 'runspec[nemo-run]'\n",
         id="slurm-via",
     ),
 ]  # fmt: skip
@@ -161,8 +161,8 @@ def test_vendored_core_without_extras(tmp_path: Path) -> None:
     (tmp_path / "env.toml").write_text('[p]\nexecutor = "docker"\n')
     done = fresh("run", str(script), "-p", "p", cwd=tmp_path, pythonpath=vendored)
     assert done.stderr == (
-        "runspec: error: executor: executor 'docker' runs through nemo-run and needs "
-        "runspec_extras, which is not installed: pip install 'runspec[nemo-run]'\n"
+        "runspec: error: executor 'docker' needs runspec_extras, which is not installed: "
+        "pip install 'runspec[nemo-run]'\n"
     )
 
 
@@ -180,8 +180,8 @@ def test_broken_nemo_run_shows_the_real_error(tmp_path: Path) -> None:
     (tmp_path / "env.toml").write_text('[p]\nexecutor = "docker"\n')
     done = fresh("run", str(script), "-p", "p", cwd=tmp_path, pythonpath=tmp_path / "site")
     assert done.stderr == (
-        "runspec: error: executor: executor 'docker' runs through nemo-run, which fails to "
-        "import: No module named 'leptonai.api.v1'\n"
+        "runspec: error: executor 'docker': No module named 'leptonai.api.v1' "
+        f"(ModuleNotFoundError at {fake / '__init__.py'}:1)\n"
     )
 
 

@@ -142,3 +142,8 @@ def test_dry_run_refuses_a_missing_key(cli: Callable[..., Result], recipe_repo: 
     assert result.err == (
         "runspec: error: run.env.node_group: the lepton executor needs it; set it in the profile\n"
     )
+
+
+def test_dry_run_shows_secrets_when_asked(cli: Callable[..., Result], recipe_repo: Path) -> None:
+    dgx = cli("run", "recipes/train.py", "-p", "dgx", "--dry-run", "--show-secrets").out
+    assert "client_secret='s3cr3t-value'" in dgx and '"app_secret": "s3cr3t-value"' in dgx

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .._masking import masked, masked_tree
-from ..errors import MissingExtraError, PipelineError, RunspecError
+from ..errors import PipelineError, RunspecError
 from ..job import Job, discard_dir, new_job_dir, timestamp, write_record
 from ..profiles import EXECUTORS
 
@@ -52,6 +52,8 @@ class RunOptions:
     args: tuple[str, ...] = ()
     detached: bool = False
     prefix: bool = False
+    show_secrets: bool = False
+    """Dry runs print secret values in clear."""
     via: str | None = None
     """``--via``: who runs the job (``runspec`` or ``nemo-run``); None: the profile says."""
 
@@ -75,30 +77,19 @@ def through_nemo_run(env: Mapping[str, Any], via: str | None = None) -> bool:
 
 
 def extra_executor(name: str) -> ModuleType:
-    """The module running executor ``name`` through nemo-run, or a clear error: the
-    extra is missing (install advice), or installed but broken (the real error)."""
-    import importlib
+    """The extras' module that runs executor ``name`` through nemo-run, or one clear error:
+    the extra or nemo-run is missing (install advice), or installed but broken (the real
+    error; see :mod:`runspec._extras`)."""
+    from .._extras import calling_extra, import_extra
 
-    module = "runspec_extras.nemo_run_executors"
-    try:
-        # The extras are a separate, optional package: imported by name, never vendored.
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name in ("runspec_extras", module, "nemo_run"):
-            missing = "runspec_extras" if exc.name == module else exc.name
-            message = (
-                f"executor {name!r} runs through nemo-run and needs {missing}, which is not "
-                "installed: pip install 'runspec[nemo-run]'"
-            )
-            raise MissingExtraError(message, key="executor") from None
-        raise MissingExtraError(_broken(name, exc), key="executor") from None
-    except ImportError as exc:
-        raise MissingExtraError(_broken(name, exc), key="executor") from None
-
-
-def _broken(name: str, exc: ImportError) -> str:
-    text = " ".join(str(exc).split())
-    return f"executor {name!r} runs through nemo-run, which fails to import: {text}"
+    if name in CORE_EXECUTORS:
+        purpose = f"running the {name} executor through nemo-run"
+    else:
+        purpose = f"executor {name!r}"
+    package = import_extra("runspec_extras.nemo_run_executors", "nemo-run", purpose)
+    with calling_extra():
+        module: ModuleType = package.runner(purpose)
+    return module
 
 
 def job_dir_for(
@@ -129,7 +120,11 @@ def job_dir_for(
 def run(job: Job, options: RunOptions) -> int:
     """Run one job on its executor and return the exit code to leave with."""
     if through_nemo_run(job.env, options.via):
-        code: int = extra_executor(job.executor).run(job, options)
+        from .._extras import calling_extra
+
+        module = extra_executor(job.executor)
+        with calling_extra():
+            code: int = module.run(job, options)
         return code
     if job.executor == "local":
         return _run_local(job, options)
@@ -169,15 +164,21 @@ def _single_failure(job: Job, result: PipelineResult) -> str:
 def dry_run(job: Job, options: RunOptions) -> str:
     """What ``run --dry-run`` prints: the job config and the exact command; nothing is written."""
     if through_nemo_run(job.env, options.via):
-        return str(extra_executor(job.executor).dry_run(job, options))
+        from .._extras import calling_extra
+
+        module = extra_executor(job.executor)
+        with calling_extra():
+            return str(module.dry_run(job, options))
     if job.executor == "slurm":
         from ..slurm.cluster import dry_run_slurm
 
-        return dry_run_slurm(job, args=options.args)
-    return _dry_run_local([job], [options.args])
+        return dry_run_slurm(job, args=options.args, show_secrets=options.show_secrets)
+    return _dry_run_local([job], [options.args], options.show_secrets)
 
 
-def _dry_run_local(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> str:
+def _dry_run_local(
+    jobs: Sequence[Job], step_args: Sequence[Sequence[str]], show_secrets: bool = False
+) -> str:
     from ..job import config_text
     from .local import local_launch
     from .pipeline.steps import Step, render_shell
@@ -186,10 +187,12 @@ def _dry_run_local(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> s
     for job, args in zip(jobs, step_args, strict=True):
         launch = local_launch(job, args)
         where = job.dir / "config.json" if job.dir else job.config_path
-        shown = config_text(masked_tree(job.config))
+        shown = config_text(job.config if show_secrets else masked_tree(job.config))
         parts.append(f"# job config of {job.name}: {where}\n{shown}")
         parts += [f"# note: {note}\n" for note in launch.notes]
-        env = masked(launch.step.env) if launch.step.env is not None else None
+        env = launch.step.env
+        if env is not None and not show_secrets:
+            env = masked(env)
         steps.append(Step.create(launch.step.name, launch.step.argv, env, launch.step.cwd))
     parts.append("# command\n" + render_shell(steps) + "\n")
     return "".join(parts)
@@ -273,8 +276,10 @@ def dry_run_pipe(
     if executor == "slurm":
         from ..slurm.cluster import dry_run_slurm_pipeline
 
-        return dry_run_slurm_pipeline(jobs, step_args=step_args)
-    return _dry_run_local(jobs, step_args)
+        return dry_run_slurm_pipeline(
+            jobs, step_args=step_args, show_secrets=options.show_secrets
+        )
+    return _dry_run_local(jobs, step_args, options.show_secrets)
 
 
 def _common_executor(jobs: Sequence[Job]) -> str:

@@ -2,26 +2,24 @@
 
 ``executor = "local" | "slurm" | "docker" | "dgxcloud" | "lepton" | "skypilot"`` in a
 profile picks the nemo-run executor; :func:`build_executor` maps the profile's keys onto
-it. :func:`run` and :func:`dry_run` are what runspec's run dispatch calls. Importing this
-package imports nemo-run; runspec imports it only when a job runs through nemo-run.
+it, and :func:`run` and :func:`dry_run` run a job through a one-task nemo-run experiment.
+
+Importing this package is cheap and imports no nemo-run: :data:`EXECUTORS` (which profile
+keys each executor reads) is plain data. nemo-run is imported by :func:`runner`, which is
+what runspec's run dispatch calls, or on first use of the other names.
 """
 
 from __future__ import annotations
 
-import warnings
+import importlib
+from types import ModuleType
+from typing import Any
 
-with warnings.catch_warnings():
-    # nemo-run's own imports warn about its dependencies' deprecations; not the user's concern.
-    warnings.simplefilter("ignore")
-    import nemo_run  # noqa: F401
-
-from .build import build_executor, executor_fields, prepare
-from .experiment import dry_run, run
-from .keys import EXECUTORS, check_keys
-from .request import ExecutorRequest
+from .keys import EXECUTORS, ExecutorKeys, check_keys
 
 __all__ = [
     "EXECUTORS",
+    "ExecutorKeys",
     "ExecutorRequest",
     "build_executor",
     "check_keys",
@@ -29,4 +27,31 @@ __all__ = [
     "executor_fields",
     "prepare",
     "run",
+    "runner",
 ]
+
+_LAZY = {
+    "ExecutorRequest": "request",
+    "build_executor": "build",
+    "executor_fields": "build",
+    "prepare": "build",
+    "run": "experiment",
+    "dry_run": "experiment",
+}
+
+
+def runner(purpose: str) -> ModuleType:
+    """The module with ``run(job, options)`` and ``dry_run(job, options)``, importing
+    nemo-run for ``purpose`` ("executor 'lepton'"): a missing nemo-run is an error naming
+    the extra, a broken one an error showing why it fails to import."""
+    from .._optional import importing
+
+    with importing(purpose):
+        from . import _nemo_run  # noqa: F401
+    return importlib.import_module(f"{__name__}.experiment")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nemo_run
-
 from runspec.errors import MissingExtraError
 from runspec.job import Job
 
+from ._nemo_run import nemo_run
 from .cloud import dgxcloud_fields, lepton_fields, skypilot_fields
 from .docker import docker_fields
 from .keys import EXECUTORS

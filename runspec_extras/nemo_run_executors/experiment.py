@@ -71,7 +71,7 @@ def run(job: Job, options: RunOptions) -> int:
 
 
 def _launch(job: Job, prepared: Prepared, options: RunOptions) -> tuple[str, str, str]:
-    import nemo_run
+    from ._nemo_run import nemo_run
 
     with nemo_run.Experiment(
         job.name, executor=prepared.executor, log_level="WARN", enable_goodbye_message=False
@@ -102,13 +102,16 @@ def dry_run(job: Job, options: RunOptions) -> str:
         with _nemo_run_console(quiet=True), _inside(prepared.code.root):
             shown = _dry_run_text(job, prepared, options.args)
     where = job.dir / _CONFIG if job.dir else job.config_path
-    header = f"# job config of {job.name}: {where}\n{config_text(masked_tree(job.config))}"
+    config = job.config if options.show_secrets else masked_tree(job.config)
+    if not options.show_secrets:
+        shown = _masked(shown, job)
+    header = f"# job config of {job.name}: {where}\n{config_text(config)}"
     kind = type(prepared.executor).__name__
     return f"{header}# nemo-run dry run ({kind})\n{shown.rstrip()}\n"
 
 
 def _dry_run_text(job: Job, prepared: Prepared, args: Sequence[str]) -> str:
-    import nemo_run
+    from ._nemo_run import nemo_run
 
     with nemo_run.Experiment(
         job.name, executor=prepared.executor, log_level="WARN", clean_mode=True,
@@ -117,7 +120,7 @@ def _dry_run_text(job: Job, prepared: Prepared, args: Sequence[str]) -> str:
         task = _add(experiment, job, prepared, args)
         experiment.dryrun(log=False, delete_exp_dir=True)
     # nemo-run keeps what its scheduler would submit on the task; there is no public getter.
-    return _masked(str(task._dryrun_info), job)
+    return str(task._dryrun_info)
 
 
 def _masked(text: str, job: Job) -> str:

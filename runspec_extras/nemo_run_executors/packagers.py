@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nemo_run
-
 from runspec.errors import ProfileError
+
+from ._nemo_run import nemo_run
 
 __all__ = ["SHIPPED_CONFIG", "CodePlan", "WorkTreePackager", "code_plan", "git_root"]
 

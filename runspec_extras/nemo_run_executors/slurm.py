@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import nemo_run
-
 from runspec.errors import ProfileError
 
+from ._nemo_run import nemo_run
 from .request import ExecutorRequest
 
 __all__ = ["slurm_fields", "tunnel"]

@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import nemo_run
-
 from runspec.job import Job
 from runspec.launch import program
+
+from ._nemo_run import nemo_run
 
 __all__ = ["launcher_for", "recipe_script"]
 

@@ -116,7 +116,7 @@ def test_a_failing_recipe_fails_the_run(repo: Path, tmp_path: Path) -> None:
     (repo / "env.toml").write_text(ENV_TOML)
     done = runspec(repo, tmp_path / "home", "run", "recipes/train.py", "-p", "tracked")
     assert done.returncode == 1
-    folder, saved = record(repo)
+    _, saved = record(repo)
     details = saved["nemo_run"]
     assert isinstance(details, dict)
     assert done.stderr.endswith(
