@@ -97,17 +97,21 @@ def job_dir_for(
 ) -> Callable[[Mapping[str, Any]], Path]:
     """The ``job_dir`` callable for :func:`runspec.job.assemble`, by executor.
 
-    Local jobs: ``<job_dir or .runspec/jobs>/<timestamp>-<name>/``. Slurm jobs:
+    Local jobs, and every job that runs through nemo-run (whose own folders are nemo-run's
+    business): ``<job_dir or .runspec/jobs>/<timestamp>-<name>/``. Slurm jobs:
     ``<job_dir or remote_job_dir or ~/.runspec/jobs>/<name>/<timestamp>/``.
     """
 
     def make(env: Mapping[str, Any]) -> Path:
         executor = str(env.get("executor", "local"))
-        if through_nemo_run(env, via):
-            extra_executor(executor)
-        if executor == "slurm":
-            from ..slurm.cluster import job_root
+        nemo_run = through_nemo_run(env, via)
+        if nemo_run:
+            extra_executor(executor)  # a missing extra stops the job before its folder exists
+        if executor == "slurm" and not nemo_run:
+            from ..slurm.cluster import job_root, refuse_tunnel
 
+            if create:
+                refuse_tunnel(env)
             parent, leaf = job_root(env) / name, timestamp()
         else:
             base = env.get("job_dir") or os.path.join(".runspec", "jobs")
@@ -172,22 +176,24 @@ def dry_run(job: Job, options: RunOptions) -> str:
     if job.executor == "slurm":
         from ..slurm.cluster import dry_run_slurm
 
-        return dry_run_slurm(job, args=options.args, show_secrets=options.show_secrets)
+        return dry_run_slurm(
+            job, args=options.args, attached=not options.detached,
+            show_secrets=options.show_secrets,
+        )  # fmt: skip
     return _dry_run_local([job], [options.args], options.show_secrets)
 
 
 def _dry_run_local(
     jobs: Sequence[Job], step_args: Sequence[Sequence[str]], show_secrets: bool = False
 ) -> str:
-    from ..job import config_text
     from .local import local_launch
     from .pipeline.steps import Step, render_shell
 
     parts, steps = [], []
     for job, args in zip(jobs, step_args, strict=True):
         launch = local_launch(job, args)
-        where = job.dir / "config.json" if job.dir else job.config_path
-        shown = config_text(job.config if show_secrets else masked_tree(job.config))
+        where = job.config_file if job.dir else job.config_path
+        shown = job.config_document(job.config if show_secrets else masked_tree(job.config))
         parts.append(f"# job config of {job.name}: {where}\n{shown}")
         parts += [f"# note: {note}\n" for note in launch.notes]
         env = launch.step.env
