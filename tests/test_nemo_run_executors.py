@@ -286,11 +286,6 @@ MISSING = [
         id="ssh-tunnel",
     ),
     pytest.param(
-        '[c]\nexecutor = "slurm"\naccount = "a"\ntunnel = "rsh"\n',
-        "run.env.tunnel: must be 'local' or 'ssh' (got 'rsh')",
-        id="tunnel-kind",
-    ),
-    pytest.param(
         '[c]\nexecutor = "lepton"\ncontainer_image = "i"\nnemo_run_dir = "/d"\nresource_shape = "r"\n'
         'node_group = "g"\nmounts = ["/a:/b"]\n',
         "run.env.mount_from: lepton mounts need the storage they come from; set mount_from",

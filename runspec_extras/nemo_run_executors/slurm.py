@@ -59,11 +59,8 @@ def _sbatch_options(table: Mapping[str, Any]) -> dict[str, Any]:
 def tunnel(request: ExecutorRequest, job_dir: str) -> Any:
     """``LocalTunnel`` (the default, ``tunnel = "local"``) or ``SSHTunnel`` (``tunnel = "ssh"``
     with ``host``, ``user``, ``remote_job_dir`` and optionally ``identity`` and ``port``)."""
-    kind = request.get("tunnel", "local")
-    if kind == "local":
+    if request.get("tunnel", "local") == "local":  # runspec has checked it is local or ssh
         return nemo_run.LocalTunnel(job_dir=request.text("remote_job_dir") or job_dir)
-    if kind != "ssh":
-        raise ProfileError(f"must be 'local' or 'ssh' (got {kind!r})", key="run.env.tunnel")
     missing = [key for key in ("host", "user", "remote_job_dir") if not request.get(key)]
     if missing:
         message = f"an ssh tunnel needs {', '.join(missing)}; set them in the profile"
