@@ -99,7 +99,8 @@ def job_dir_for(
 
     Local jobs, and every job that runs through nemo-run (whose own folders are nemo-run's
     business): ``<job_dir or .runspec/jobs>/<timestamp>-<name>/``. Slurm jobs:
-    ``<job_dir or remote_job_dir or ~/.runspec/jobs>/<name>/<timestamp>/``.
+    ``<job_dir or remote_job_dir or ~/.runspec/jobs>/<name>/<timestamp>/`` (over ssh a
+    folder on the cluster, staged in ``~/.runspec/jobs/<name>/<timestamp>/`` here).
     """
 
     def make(env: Mapping[str, Any]) -> Path:
@@ -108,14 +109,11 @@ def job_dir_for(
         if nemo_run:
             extra_executor(executor)  # a missing extra stops the job before its folder exists
         if executor == "slurm" and not nemo_run:
-            from ..slurm.cluster import job_root, refuse_tunnel
+            from ..slurm.cluster import new_job_folder
 
-            if create:
-                refuse_tunnel(env)
-            parent, leaf = job_root(env) / name, timestamp()
-        else:
-            base = env.get("job_dir") or os.path.join(".runspec", "jobs")
-            parent, leaf = Path(str(base)).expanduser().absolute(), f"{timestamp()}-{name}"
+            return new_job_folder(env, name, create=create)
+        base = env.get("job_dir") or os.path.join(".runspec", "jobs")
+        parent, leaf = Path(str(base)).expanduser().absolute(), f"{timestamp()}-{name}"
         return new_job_dir(parent, leaf) if create else parent / leaf
 
     return make
@@ -132,7 +130,7 @@ def run(job: Job, options: RunOptions) -> int:
         return code
     if job.executor == "local":
         return _run_local(job, options)
-    from ..slurm.cluster import run_slurm
+    from ..slurm.follow import run_slurm
 
     return run_slurm(job, argv=options.argv, args=options.args, detached=options.detached)
 
@@ -174,7 +172,7 @@ def dry_run(job: Job, options: RunOptions) -> str:
         with calling_extra():
             return str(module.dry_run(job, options))
     if job.executor == "slurm":
-        from ..slurm.cluster import dry_run_slurm
+        from ..slurm.follow import dry_run_slurm
 
         return dry_run_slurm(
             job, args=options.args, attached=not options.detached,
@@ -247,9 +245,11 @@ def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: R
             discard_dir(job.dir)  # none of the steps will run
         raise
     if executor == "slurm":
-        from ..slurm.cluster import run_slurm_pipeline
+        from ..slurm.follow import run_slurm_pipeline
 
-        return run_slurm_pipeline(jobs, argv=options.argv, step_args=step_args)
+        return run_slurm_pipeline(
+            jobs, argv=options.argv, step_args=step_args, prefix=options.prefix
+        )
     from .local import run_steps
 
     launches = _launchable(jobs, step_args)
@@ -280,10 +280,10 @@ def dry_run_pipe(
     """What ``pipe --dry-run`` prints for the executor of the steps."""
     executor = _common_executor(jobs)
     if executor == "slurm":
-        from ..slurm.cluster import dry_run_slurm_pipeline
+        from ..slurm.follow import dry_run_slurm_pipeline
 
         return dry_run_slurm_pipeline(
-            jobs, step_args=step_args, show_secrets=options.show_secrets
+            jobs, step_args=step_args, prefix=options.prefix, show_secrets=options.show_secrets
         )
     return _dry_run_local(jobs, step_args, options.show_secrets)
 
