@@ -22,7 +22,7 @@ launch = "{launch}"
 [tool.runspec.config]
 dir = "./config"
 default = "default"
-format = "json"
+format = "{format}"
 
 [tool.runspec.resources]
 nodes = 1
@@ -37,7 +37,11 @@ import argparse, json, os
 parser = argparse.ArgumentParser()
 parser.add_argument("--config")
 options, rest = parser.parse_known_args()
-config = json.load(open(options.config))
+if options.config.endswith(".yaml"):
+    import yaml
+    config = yaml.safe_load(open(options.config))
+else:
+    config = json.load(open(options.config))
 rank = os.environ.get("RANK", "-")
 print(f"rank {rank} lr {config['train']['lr']} greeting {os.environ.get('RECIPE_GREETING')} "
       f"nccl {os.environ.get('NCCL_DEBUG')} args {rest}", flush=True)
@@ -70,16 +74,21 @@ def make_repo(
     image: str = "",
     code: str = TRAIN,
     commit: bool = True,
+    format: str = "json",
 ) -> Path:
-    """A git repository holding ``recipes/train.py`` with a JSON config; returns the script."""
+    """A git repository holding ``recipes/train.py`` with a JSON (or ``format = "yaml"``)
+    config; returns the script."""
     script = root / "recipes" / "train.py"
     (script.parent / "config").mkdir(parents=True, exist_ok=True)
-    header = RECIPE.format(name=name, launch=launch, image=image)
+    header = RECIPE.format(name=name, launch=launch, image=image, format=format)
     if not image:
         header = header.replace('image = ""\n', "")
     script.write_text(block(header) + code, encoding="utf-8")
-    config = '{"train": {"lr": 0.1, "steps": 2}}\n'
-    (script.parent / "config" / "default.json").write_text(config, encoding="utf-8")
+    if format == "json":
+        config, suffix = '{"train": {"lr": 0.1, "steps": 2}}\n', "json"
+    else:
+        config, suffix = "train:\n  lr: 0.1\n  steps: 2\n", "yaml"
+    (script.parent / "config" / f"default.{suffix}").write_text(config, encoding="utf-8")
     if commit:
         git(root, "init", "-q")
         git(root, "add", ".")

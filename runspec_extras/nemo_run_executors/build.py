@@ -103,14 +103,19 @@ def build_executor(job: Job, *, detached: bool = False) -> Any:
 
 
 def _stage_config(job: Job, staging: Path) -> Path:
-    """Write the job config where the packager takes it from."""
+    """Write the job config, in the recipe's format, where the packager takes it from."""
+    import dataclasses
+
     from runspec._files import write_atomic
     from runspec._masking import has_secrets
-    from runspec.job import config_text
 
-    path = staging / SHIPPED_CONFIG / "config.json"
+    named = (
+        job.config_file.name if job.dir else dataclasses.replace(job, dir=staging).config_file.name
+    )
+    path = staging / SHIPPED_CONFIG / named
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, config_text(job.config), 0o600 if has_secrets(job.config) else 0o644)
+    text = job.config_document()
+    write_atomic(path, text, 0o600 if has_secrets(job.config) else 0o644)
     return path
 
 

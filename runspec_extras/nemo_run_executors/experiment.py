@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from runspec._masking import masked_tree
 from runspec.errors import RunspecError
-from runspec.job import Job, config_text, discard_dir, write_record
+from runspec.job import Job, discard_dir, write_record
 
 from .build import Prepared, prepare
 from .task import recipe_script
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from runspec.run.executor import RunOptions
 
 __all__ = ["dry_run", "run"]
-
-_CONFIG = "config.json"
 
 
 def run(job: Job, options: RunOptions) -> int:
@@ -43,7 +41,7 @@ def run(job: Job, options: RunOptions) -> int:
         raise ValueError("a nemo-run job needs a job folder")
     try:
         prepared = prepare(
-            job, job.dir / "shipped", detached=options.detached, local_config=job.dir / _CONFIG
+            job, job.dir / "shipped", detached=options.detached, local_config=job.config_file
         )
     except BaseException:
         shutil.rmtree(job.dir / "shipped", ignore_errors=True)
@@ -94,18 +92,17 @@ def _add(experiment: Any, job: Job, prepared: Prepared, args: Sequence[str]) -> 
 def dry_run(job: Job, options: RunOptions) -> str:
     """nemo-run's own dry run of ``job`` (the batch script or request it would submit),
     after the job config; nothing is written or submitted."""
-    local = job.dir / _CONFIG if job.dir else job.config_path
+    local = job.config_file if job.dir else job.config_path
     with tempfile.TemporaryDirectory(prefix="runspec-nemo-run-") as base, _home(base):
         prepared = prepare(
             job, Path(base, "shipped"), detached=options.detached, local_config=local
         )
         with _nemo_run_console(quiet=True), _inside(prepared.code.root):
             shown = _dry_run_text(job, prepared, options.args)
-    where = job.dir / _CONFIG if job.dir else job.config_path
     config = job.config if options.show_secrets else masked_tree(job.config)
     if not options.show_secrets:
         shown = _masked(shown, job)
-    header = f"# job config of {job.name}: {where}\n{config_text(config)}"
+    header = f"# job config of {job.name}: {local}\n{job.config_document(config)}"
     kind = type(prepared.executor).__name__
     return f"{header}# nemo-run dry run ({kind})\n{shown.rstrip()}\n"
 

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runspec import template
 from runspec._environ import env_text
 from runspec.job import Job
 
@@ -109,7 +108,7 @@ def _setup(env: Mapping[str, Any]) -> tuple[str, ...]:
 def _env_vars(job: Job) -> dict[str, str]:
     """The recipe's ``[tool.runspec.env]`` (``${run.*}`` resolved), then the profile's
     ``env_vars``, which win."""
-    recipe = template.resolve(dict(job.spec.env), job.config)
+    recipe = job.resolve(dict(job.spec.env))
     values: dict[str, str] = {}
     for table in (recipe, job.env.get("env_vars") or {}):
         values.update({str(key): env_text(value) for key, value in table.items()})

@@ -75,7 +75,9 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_direct_recipe_through_the_profile_launcher(repo: Path, tmp_path: Path) -> None:
-    make_repo(repo, launch="direct")
+    """A YAML recipe: the job config is saved and shipped as YAML, overrides applied."""
+    require_module("omegaconf")
+    make_repo(repo, launch="direct", format="yaml")
     (repo / "env.toml").write_text(ENV_TOML)
     home = tmp_path / "nemo-run-home"
     done = runspec(repo, home, "run", "recipes/train.py", "-p", "tracked", "train.lr=0.25",
@@ -86,7 +88,7 @@ def test_direct_recipe_through_the_profile_launcher(repo: Path, tmp_path: Path) 
         "demo-train/0 rank - lr 0.25 greeting hello nccl WARN args ['--flag']"
     ]
     folder, saved = record(repo)
-    assert json.loads((folder / "config.json").read_text())["train"] == {"lr": 0.25, "steps": 2}
+    assert (folder / "config.yaml").read_text().startswith("train:\n  lr: 0.25\n  steps: 2\n")
     assert (saved["executor"], saved["launcher"], saved["exit_code"]) == ("local", "nemo-run", 0)
     details = saved["nemo_run"]
     assert isinstance(details, dict) and details["state"] == "SUCCEEDED"
