@@ -534,15 +534,34 @@ def _profile_problems(envfile: EnvFile, name: str) -> list[Problem]:
         if error.key == f"[{name}].extends":
             problems.append(Problem.from_error(error))
     problems.extend(Problem.from_error(error) for error in envfile._type_errors(name))
+    executor, reads = _integration_reads(envfile, name)
+    known = [*KNOWN_KEYS, *sorted(reads or ())]
     for key in envfile.data[name]:
-        if key in KNOWN_KEYS:
-            continue
-        close = difflib.get_close_matches(key, list(KNOWN_KEYS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
         where = envfile.line_of((name, key))
         label = f"[{name}].{_toml_key(key)}"
+        if reads is not None and key not in reads and key in KNOWN_KEYS:
+            message = f"not used by the {executor} executor (ignored)"
+            problems.append(Problem("warning", message, envfile.path, where, label))
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         problems.append(Problem("warning", f"unknown key{hint}", envfile.path, where, label))
     return problems
+
+
+def _integration_reads(envfile: EnvFile, name: str) -> tuple[str, frozenset[str] | None]:
+    """The profile's executor and the keys it reads, when an integration runs it (nemo-run)
+    and is installed; ``None`` for the keys otherwise (runspec's own keys apply)."""
+    from ._extras import executor_keys
+
+    try:
+        values = envfile.resolve(name).values
+    except ProfileError:
+        return "", None
+    executor = str(values.get("executor", "local"))
+    runs_itself = executor in ("local", "slurm") and values.get("launcher") != "nemo-run"
+    return executor, None if runs_itself else executor_keys(executor)
 
 
 # --- rendering for `runspec env` ------------------------------------------------------

@@ -210,3 +210,22 @@ def test_submit_options_that_nemo_run_lacks(
     assert result.err == (
         "runspec: error: submit --after: not available for jobs that run through nemo-run\n"
     )
+
+
+def test_env_check_knows_the_keys_of_nemo_run_executors(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    env = tmp_path / "env.toml"
+    env.write_text(
+        '[box]\nexecutor = "docker"\ncontainer_image = "img"\npartition = "gpu"\n'
+        'runtime = "nvidia"\nshm_sise = "16g"\n'
+        '[dgx]\nexecutor = "dgxcloud"\nbase_url = "u"\nkube_apiserver_url = "k"\n'
+        '[plain]\nexecutor = "local"\nruntime = "nvidia"\n'
+    )
+    result = cli("env", "--env-file", env, "--check")
+    assert result.out.splitlines() == [
+        f"{env}:4: warning: [box].partition: not used by the docker executor (ignored)",
+        f"{env}:6: warning: [box].shm_sise: unknown key (did you mean 'shm_size'?)",
+        f"{env}:13: warning: [plain].runtime: unknown key (did you mean 'time'?)",
+        "checked 1 file: 0 error(s), 3 warning(s)",
+    ]
