@@ -208,7 +208,7 @@ parsed = {
     str(path): [runspec.parse(path).to_dict(), [str(p) for p in runspec.check(path)]]
     for path in find_scripts([sys.argv[1]])
 }
-print(json.dumps({"parser": _toml.loads.__module__, "parsed": parsed}))
+print(json.dumps({"parser": _toml._parse.__module__, "parsed": parsed}))
 """
 
 
