@@ -93,6 +93,7 @@ def test_oc_env_resolves_from_the_jobs_environment(monkeypatch: pytest.MonkeyPat
 ERRORS = [
     ("unknown-flags", ["--config", "c.yaml", "--lr", "3", "-v"], "unknown arguments: '--lr', '3', '-v' (expected --config PATH and KEY=VALUE)"),
     ("config-without-path", ["--config"], "--config needs a PATH"),
+    ("config-equals-nothing", ["--config="], "--config needs a PATH"),
     ("no-config", [], "no config given: pass --config PATH"),
     ("missing-file", ["--config", "nope.yaml"], "nope.yaml: no such config file"),
     ("bad-override", ["--config", "c.yaml", "train.lrr=1"], "train.lrr: no such key to set (use +train.lrr=... to add it)"),

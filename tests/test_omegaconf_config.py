@@ -75,6 +75,7 @@ VALUES = [
     ("comments-only", "both", "# nothing here\n", {}),
     ("empty-flow-mapping", "both", "{}\n", {}),
     ("byte-order-mark", "both", "\ufeffa: 1\n", {"a": 1}),
+    ("omap-at-the-top", "both", "!!omap [{b: 1}, {a: 2}]\n", {"b": 1, "a": 2}),
     ("defaults-is-data-in-plain-yaml", "yaml", "defaults: [x]\na: 1\n", {"defaults": ["x"], "a": 1}),
 ]  # fmt: skip
 
@@ -365,6 +366,13 @@ def test_dump_is_block_yaml_in_order(tmp_path: Path) -> None:
     )
     (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
     assert load_config(tmp_path / "c.yaml") == config
+
+
+def test_dump_takes_read_only_mappings_and_tuples() -> None:
+    from types import MappingProxyType
+
+    config = MappingProxyType({"a": MappingProxyType({"b": (1, 2)})})
+    assert dump_config(config) == "a:\n  b:\n    - 1\n    - 2\n"
 
 
 def test_dump_writes_shared_values_out_in_full() -> None:
