@@ -20,7 +20,7 @@ from typing import Any
 
 from . import template
 from ._files import write_atomic
-from ._masking import has_secrets
+from ._masking import has_secrets, masked_argv
 from ._merge import deep_merge
 from .config import find_config, load_config
 from .errors import ConfigError, PipelineError, ProfileError
@@ -88,13 +88,16 @@ def job_name(spec: Runspec) -> str:
 
 
 def new_job_dir(parent: Path, leaf: str) -> Path:
-    """Create a fresh folder ``parent/leaf`` (``leaf-2``, ... if taken) and return it."""
+    """Create a fresh folder ``parent/leaf`` (``leaf-2``, ... if taken) and return it.
+
+    The folder is private (0700): its config and record may hold secrets.
+    """
     try:
         parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(1, 1000):
             folder = parent / (leaf if attempt == 1 else f"{leaf}-{attempt}")
             try:
-                folder.mkdir()
+                folder.mkdir(mode=0o700)
             except FileExistsError:
                 continue
             return folder
@@ -238,7 +241,10 @@ def _git(folder: Path, *args: str) -> str | None:
 
 
 def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any) -> Path:
-    """Write ``runspec.json`` into the job folder: how the job came to be, for reproducing it."""
+    """Write ``runspec.json`` into the job folder: how the job came to be, for reproducing it.
+
+    Secrets in ``argv`` are masked; the record is private (0600) when the job holds any.
+    """
     import json
 
     if job.dir is None:
@@ -246,8 +252,9 @@ def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any
     folder = job.spec.script_path.parent
     commit = _git(folder, "rev-parse", "HEAD")
     status = _git(folder, "status", "--porcelain") if commit else None
+    shown_argv = masked_argv(argv)
     record = {
-        "argv": list(argv),
+        "argv": shown_argv,
         "profile": job.profile.name if job.profile else None,
         "executor": job.executor,
         "job_id": job_id,
@@ -259,5 +266,7 @@ def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any
         **extra,
     }
     path = job.dir / "runspec.json"
-    write_atomic(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    private = shown_argv != list(argv) or has_secrets(job.config) or has_secrets(job.spec.env)
+    text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    write_atomic(path, text, 0o600 if private else 0o644)
     return path

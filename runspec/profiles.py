@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._environ import ENV_NAME
+from ._masking import masked_tree
 from ._merge import deep_merge
 from ._toml import BARE_KEY, TOMLDecodeError, key_lines, loads
 from .errors import Problem, ProfileError
@@ -105,7 +106,7 @@ def value_error(key: str, value: Any) -> str | None:
     kind = KNOWN_KEYS.get(key)
     if kind is None or _CHECKS[kind](value):
         return None
-    return f"must be {kind} (got {_show(value)})"
+    return f"must be {kind} (got {_show(masked_tree({key: value})[key])})"
 
 
 # --- finding the file -------------------------------------------------------------
@@ -404,7 +405,8 @@ class EnvFile:
             if not ENV_NAME.fullmatch(var):
                 message = "not a valid environment variable name"
             elif not _is_env_value(item):
-                message = f"must be str, int, float or bool (got {_show(item)})"
+                got = _show(masked_tree({var: item})[var])
+                message = f"must be str, int, float or bool (got {got})"
             elif isinstance(item, str) and "\0" in item:
                 message = "must not contain a NUL character"
             else:

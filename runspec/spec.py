@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._environ import ENV_NAME
+from ._masking import shown
 from ._toml import key_lines, line_of
 from .errors import Problem, RunspecError, SpecError
 from .script import Block, read_metadata
@@ -335,4 +336,5 @@ class _Checker:
             if not ENV_NAME.fullmatch(name):
                 self.report(("env", name), "not a valid environment variable name")
             elif not isinstance(value, str):
-                self.report(("env", name), f"must be a string (got {value!r})")
+                got = shown(value, name)
+                self.report(("env", name), f"must be a string (got {got})")

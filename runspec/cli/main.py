@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..errors import RunspecError
@@ -39,6 +40,13 @@ def _print_json(data: object) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def _add_show_secrets(parser: argparse.ArgumentParser, what: str = "") -> None:
+    parser.add_argument(
+        "--show-secrets", action="store_true",
+        help=f"print secret values in clear{what} (masked as ******** otherwise)",
+    )  # fmt: skip
+
+
 def _warn(message: str) -> None:
     print(f"runspec: warning: {message}", file=sys.stderr)
 
@@ -53,6 +61,7 @@ def _add_show(sub: Any) -> None:
     )  # fmt: skip
     parser.add_argument("script", help="recipe script with a '# /// script' block")
     parser.add_argument("--json", action="store_true", help="print the parse as JSON")
+    _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_show)
 
 
@@ -61,6 +70,12 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from ..report import render_summary
 
     recipe, problems = spec.inspect(args.script)
+    if not args.show_secrets:
+        from types import MappingProxyType
+
+        from .._masking import masked_tree
+
+        recipe = replace(recipe, env=MappingProxyType(masked_tree(dict(recipe.env))))
     if args.json:
         _print_json(recipe.to_dict())
     else:
@@ -155,6 +170,7 @@ def _add_env(sub: Any) -> None:
     parser.add_argument(
         "--check", action="store_true", help="check every profile; warn on unknown keys"
     )
+    _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_env)
 
 
@@ -180,6 +196,12 @@ def _cmd_env(args: argparse.Namespace) -> int:
             print(profiles.render_listing(envfile), end="")
         return 0
     profile = envfile.resolve(args.name)
+    if not args.show_secrets:
+        from types import MappingProxyType
+
+        from .._masking import masked_tree
+
+        profile = replace(profile, values=MappingProxyType(masked_tree(profile.values)))
     if args.json:
         _print_json(profiles.profile_json(profile))
     else:
@@ -209,6 +231,7 @@ def _add_config(sub: Any) -> None:
     )  # fmt: skip
     _add_job_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print exactly what is saved")
+    _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_config)
 
 
@@ -231,7 +254,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
     from ..report import render_tree
 
     job = _assemble(args, args.profile, create=False)
-    shown = masked_tree(job.config)
+    shown = job.config if args.show_secrets else masked_tree(job.config)
     print(config_text(shown) if args.json else render_tree(shown), end="")
     return 0
 
@@ -254,6 +277,7 @@ def _add_run(sub: Any) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would run; write nothing"
     )
+    _add_show_secrets(parser, " with --dry-run")
     parser.set_defaults(handler=_cmd_run)
 
 
@@ -265,8 +289,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise RunspecError("give one profile: -p, -r/--run and -b/--batch name different ones")
     job = _assemble(args, names[0] if names else None, create=not args.dry_run)
     options = executor.RunOptions(
-        argv=tuple(sys.argv), args=tuple(args.script_args), detached=bool(args.detached)
-    )
+        argv=tuple(sys.argv), args=tuple(args.script_args), detached=bool(args.detached),
+        show_secrets=args.show_secrets,
+    )  # fmt: skip
     if args.dry_run:
         print(executor.dry_run(job, options), end="")
         return 0
@@ -291,6 +316,7 @@ def _add_pipe(sub: Any) -> None:
         "--prefix", action="store_true", help="prefix each stderr line with its step"
     )
     parser.add_argument("--dry-run", action="store_true", help="print the pipeline; write nothing")
+    _add_show_secrets(parser, " with --dry-run")
     parser.add_argument("steps", nargs=argparse.REMAINDER, metavar="STEP [+ STEP ...]")
     parser.set_defaults(handler=_cmd_pipe)
 
@@ -309,7 +335,9 @@ def _cmd_pipe(args: argparse.Namespace) -> int:
         for job in jobs:
             discard_dir(job.dir)  # the steps already assembled will not run
         raise
-    options = executor.RunOptions(argv=tuple(sys.argv), prefix=args.prefix)
+    options = executor.RunOptions(
+        argv=tuple(sys.argv), prefix=args.prefix, show_secrets=args.show_secrets
+    )
     step_args = [tuple(step.script_args) for step in steps]
     if args.dry_run:
         print(executor.dry_run_pipe(jobs, step_args, options), end="")
@@ -358,6 +386,7 @@ def _add_sbatch(sub: Any) -> None:
     )  # fmt: skip
     _add_job_arguments(parser)
     parser.add_argument("-o", "--output", metavar="FILE", help="write the script (unmasked) here")
+    _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_sbatch)
 
 
@@ -373,7 +402,7 @@ def _cmd_sbatch(args: argparse.Namespace) -> int:
             message = f"cannot write the batch script: {exc.strerror}"
             raise RunspecError(message, path=args.output) from None
     else:
-        print(script.masked, end="")
+        print(script.text if args.show_secrets else script.masked, end="")
     return 0
 
 

@@ -46,6 +46,8 @@ class RunOptions:
     args: tuple[str, ...] = ()
     detached: bool = False
     prefix: bool = False
+    show_secrets: bool = False
+    """Dry runs print secret values in clear."""
 
 
 @dataclass(frozen=True)
@@ -138,13 +140,15 @@ def dry_run(job: Job, options: RunOptions) -> str:
     if job.executor == "slurm":
         from ..slurm.cluster import dry_run_slurm
 
-        return dry_run_slurm(job, args=options.args)
+        return dry_run_slurm(job, args=options.args, show_secrets=options.show_secrets)
     if job.executor != "local":
         return str(extra_executor(job.executor).dry_run(job, options))
-    return _dry_run_local([job], [options.args])
+    return _dry_run_local([job], [options.args], options.show_secrets)
 
 
-def _dry_run_local(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> str:
+def _dry_run_local(
+    jobs: Sequence[Job], step_args: Sequence[Sequence[str]], show_secrets: bool = False
+) -> str:
     from ..job import config_text
     from .local import local_launch
     from .pipeline.steps import Step, render_shell
@@ -153,10 +157,12 @@ def _dry_run_local(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> s
     for job, args in zip(jobs, step_args, strict=True):
         launch = local_launch(job, args)
         where = job.dir / "config.json" if job.dir else job.config_path
-        shown = config_text(masked_tree(job.config))
+        shown = config_text(job.config if show_secrets else masked_tree(job.config))
         parts.append(f"# job config of {job.name}: {where}\n{shown}")
         parts += [f"# note: {note}\n" for note in launch.notes]
-        env = masked(launch.step.env) if launch.step.env is not None else None
+        env = launch.step.env
+        if env is not None and not show_secrets:
+            env = masked(env)
         steps.append(Step.create(launch.step.name, launch.step.argv, env, launch.step.cwd))
     parts.append("# command\n" + render_shell(steps) + "\n")
     return "".join(parts)
@@ -238,10 +244,12 @@ def dry_run_pipe(
     if executor == "slurm":
         from ..slurm.cluster import dry_run_slurm_pipeline
 
-        return dry_run_slurm_pipeline(jobs, step_args=step_args)
+        return dry_run_slurm_pipeline(
+            jobs, step_args=step_args, show_secrets=options.show_secrets
+        )
     if executor != "local":
         return str(extra_executor(executor).dry_run_pipe(jobs, step_args, options))
-    return _dry_run_local(jobs, step_args)
+    return _dry_run_local(jobs, step_args, options.show_secrets)
 
 
 def _common_executor(jobs: Sequence[Job]) -> str:

@@ -485,14 +485,14 @@ def run_slurm(
     return 0
 
 
-def dry_run_slurm(job: Job, *, args: Sequence[str] = ()) -> str:
+def dry_run_slurm(job: Job, *, args: Sequence[str] = (), show_secrets: bool = False) -> str:
     """What ``runspec run --dry-run`` prints for a Slurm profile: the script, secrets masked."""
     from .render import render_sbatch
 
     script = render_sbatch(job, args=args, python=default_python(job), repo=repo_for(job))
     for warning in script.warnings:
         print(f"runspec: warning: {warning}", file=sys.stderr)
-    return script.masked
+    return script.text if show_secrets else script.masked
 
 
 def _pipeline_script(
@@ -523,9 +523,12 @@ def run_slurm_pipeline(
     return follow(job_id, output_files(folder, name, job_id))
 
 
-def dry_run_slurm_pipeline(jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]]) -> str:
+def dry_run_slurm_pipeline(
+    jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]], show_secrets: bool = False
+) -> str:
     """What ``runspec pipe --dry-run`` prints for a Slurm profile: the script, masked."""
-    return _pipeline_script(jobs, step_args)[2].masked
+    script = _pipeline_script(jobs, step_args)[2]
+    return script.text if show_secrets else script.masked
 
 
 def find_repo(script: Path, runner: Runner | None = None) -> Path | None:

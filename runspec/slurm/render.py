@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import launch, template
 from .._environ import ENV_NAME, env_text
-from .._masking import MASK, is_secret
+from .._masking import MASK, secret_value, shown
 from ..errors import SlurmError
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def _join(argv: Iterable[str]) -> str:
 def _one_line(value: object, key: str) -> str:
     text = str(value)
     if any(char in text for char in "\n\r\0"):
-        raise SlurmError(f"must not contain a newline or NUL (got {text!r})", key=key)
+        raise SlurmError(f"must not contain a newline or NUL (got {shown(text, key)})", key=key)
     return text
 
 
@@ -314,10 +314,11 @@ fi"""
 
 def _env_value(value: object, key: str) -> str:
     if not isinstance(value, (str, int, float)):
-        raise SlurmError(f"must be a string, number or boolean (got {value!r})", key=key)
+        message = f"must be a string, number or boolean (got {shown(value, key)})"
+        raise SlurmError(message, key=key)
     text = env_text(value)
     if "\0" in text:
-        raise SlurmError(f"must not contain a NUL (got {text!r})", key=key)
+        raise SlurmError(f"must not contain a NUL (got {shown(text, key)})", key=key)
     return text
 
 
@@ -355,7 +356,7 @@ class _Text:
     def export(self, name: str, value: str, indent: str = "") -> None:
         import shlex
 
-        secret = is_secret(name)
+        secret = secret_value(name, value)
         self.lines.append(f"{indent}export {name}={shlex.quote(value)}")
         shown = shlex.quote(MASK) if secret else shlex.quote(value)
         self.masked.append(f"{indent}export {name}={shown}")
