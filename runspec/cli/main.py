@@ -230,7 +230,11 @@ def _add_config(sub: Any) -> None:
         "runspec config examples/hello/train.py -c tiny train.steps=50 --json",
     )  # fmt: skip
     _add_job_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print exactly what is saved")
+    parser.add_argument("--json", action="store_true", help="print the job config as JSON")
+    parser.add_argument(
+        "--explain", action="store_true",
+        help="print the job's run.env, each key with where it came from",
+    )  # fmt: skip
     _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_config)
 
@@ -242,10 +246,13 @@ def _assemble(args: argparse.Namespace, profile_name: str | None, create: bool) 
 
     recipe = spec.load(args.script)
     envfile, profile = jobs.select_profile(profile_name, args.env_file)
-    return jobs.assemble(
+    job = jobs.assemble(
         recipe, config=args.config, envfile=envfile, profile=profile,
         overrides=args.overrides, job_dir=job_dir_for(jobs.job_name(recipe), create=create),
     )  # fmt: skip
+    for warning in job.warnings:
+        _warn(warning)
+    return job
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
@@ -255,7 +262,22 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
     job = _assemble(args, args.profile, create=False)
     shown = job.config if args.show_secrets else masked_tree(job.config)
+    if args.explain:
+        return _explain(job, shown["run"]["env"], args.json)
     print(config_text(shown) if args.json else render_tree(shown), end="")
+    return 0
+
+
+def _explain(job: Any, env: Any, as_json: bool) -> int:
+    from ..runenv import explain_json, render_explain
+
+    if as_json:
+        _print_json(explain_json(env, job.env_origins))
+        return 0
+    chain = " -> ".join(job.profile.chain) if job.profile else ""
+    profile = f"profile {job.profile.name} ({chain})" if job.profile else "no profile"
+    heading = f"run.env of {job.name}: config file {job.config_path}, {profile}"
+    print(render_explain(env, job.env_origins, heading), end="")
     return 0
 
 
@@ -354,8 +376,7 @@ def _slurm_job(args: argparse.Namespace, *, submitting: bool) -> tuple[Any, Any]
     Submitting creates the (empty) job folder, and removes it again when rendering
     refuses the job; printing only plans the folder.
     """
-    from ..slurm.cluster import default_python, remove_folder, repo_for
-    from ..slurm.render import render_sbatch
+    from ..slurm.cluster import prepare, remove_folder
 
     job = _assemble(args, args.profile, create=submitting)
     try:
@@ -365,10 +386,10 @@ def _slurm_job(args: argparse.Namespace, *, submitting: bool) -> tuple[Any, Any]
             if submitting:
                 raise RunspecError(message, key="run.env.executor")
             _warn(message)
-        script = render_sbatch(
-            job, args=args.script_args, after=getattr(args, "after", ()),
+        job, script = prepare(
+            job, args=args.script_args, attached=False, submitting=submitting,
+            after=getattr(args, "after", ()),
             dependency_type=getattr(args, "dependency_type", "afterok"),
-            python=default_python(job), repo=repo_for(job),
         )  # fmt: skip
     except BaseException:
         if submitting:
@@ -432,9 +453,12 @@ def _add_submit(sub: Any) -> None:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from ..slurm.cluster import output_files, require_sbatch, submit, tail, wait
+    from ..job import select_profile
+    from ..slurm.cluster import output_files, refuse_tunnel, require_sbatch, submit, tail, wait
 
     _require_profile(args)
+    _, profile = select_profile(args.profile, args.env_file)
+    refuse_tunnel(profile.values if profile else {})
     require_sbatch()
     job, script = _slurm_job(args, submitting=True)
     answer = submit(job, script, argv=tuple(sys.argv), test_only=args.test_only)
