@@ -402,3 +402,18 @@ def test_output_is_read_from_offsets_in_one_command(login: SshTransport, tmp_pat
 def test_frames_skip_what_a_login_shell_printed_first() -> None:
     data = b"Welcome!\n3\n" + b"runspec-frames\n3\nab\n-1\n"
     assert _frames(data, 2) == [b"ab\n", None]
+
+
+def test_a_snapshot_sent_twice_is_kept_once(login: SshTransport, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(login, "has_rsync", lambda: False)
+    snapshot = take(repo, git=True)
+    code = Code(snapshot, login.code_folder(snapshot.id))
+    # Two submissions that both found the snapshot missing send it at the same time.
+    first, second = login.send_code(code), login.send_code(code)
+    for name, arrived in (("job/1", first), ("job/2", second)):
+        folder = staged_job(login, name)
+        argv = login._install_argv([folder], ["sbatch", str(folder / "sbatch.sh")], code, arrived)
+        assert login.ssh.run_bytes(argv, stdin=login._folders_tar([folder]))[0] == 0
+    store = Path(str(code.folder)).parent
+    assert sorted(os.listdir(store)) == [snapshot.id]  # no temporary folder is left
+    assert sorted(os.listdir(store / snapshot.id)) == sorted({p.split("/")[0] for p in snapshot.paths})
