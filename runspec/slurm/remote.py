@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import posixpath
+import re
 import select
 import subprocess
 from collections.abc import Sequence
@@ -38,10 +39,11 @@ _NO_PROGRAM, _NOT_WRITABLE, _NO_CODE, _FOLDER_EXISTS, _UNPACK_FAILED = 120, 121,
 # $5 a folder the snapshot was just sent into ('' for none), $6 number of folders; then the
 # folders (relative to the root), then the command. Exit codes 120-124 are this script's
 # own; the command's are passed through. A missing snapshot (122) is said before anything
-# is made, with whether rsync is there. A sent snapshot is renamed into place; when two
-# submissions race to send the same one, the first rename wins and the other copy goes
-# (also when mv, seeing a folder, moved it inside the winner's). A record shipped with the
-# folders gets the job id the command printed (sbatch --parsable).
+# is made, with whether rsync is there and which snapshot there is the newest. A sent
+# snapshot is renamed into place; when two submissions race to send the same one, the
+# first rename wins and the other copy goes (also when mv, seeing a folder, moved it inside
+# the winner's). A record shipped with the folders gets the job id the command printed
+# (sbatch --parsable).
 _INSTALL = """\
 root=$1 code=$2 link=$3 target=$4 arrived=$5 count=$6
 shift 6
@@ -55,6 +57,7 @@ if [ -n "$arrived" ]; then
 fi
 if [ -n "$code" ] && [ ! -d "$store/$code" ]; then
     if command -v rsync >/dev/null 2>&1; then echo runspec-has-rsync; fi
+    echo "runspec-latest $(ls -t -- "$store" | head -n 1)"
     exit 122
 fi
 left=$count
@@ -123,6 +126,8 @@ class SshTransport:
         self.home = home
         self.ssh = connection or SshConnection(target, home=home)
         self._rsync_there: bool | None = None
+        self._latest: str | None = None
+        """The newest snapshot on the cluster, which a new one shares unchanged files with."""
 
     # -- commands ---------------------------------------------------------------------
 
@@ -172,6 +177,8 @@ class SshTransport:
         status, out, err = self.ssh.run_bytes(install, stdin=payload)
         if status == _NO_CODE and code is not None:
             self._rsync_there = b"runspec-has-rsync" in out
+            latest = re.search(rb"^runspec-latest ([0-9a-f]+)$", out, re.M)
+            self._latest = latest.group(1).decode() if latest else None
             arrived = self.send_code(code)
             install = self._install_argv(folders, command, code, arrived)
             status, out, err = self.ssh.run_bytes(install, stdin=payload)
@@ -329,15 +336,21 @@ class SshTransport:
                 return None  # a word rsync cannot be given: the tar stream carries the code
         return " ".join(words)
 
-    def rsync_argv(self, code: Code, temporary: PurePath) -> list[str]:
-        """The rsync command that sends ``code`` into ``temporary`` (a folder on the cluster)."""
+    def rsync_argv(self, code: Code, temporary: PurePath, previous: str | None = None) -> list[str]:
+        """The rsync command that sends ``code`` into ``temporary`` (a folder on the cluster).
+
+        With ``previous`` (a snapshot on the cluster), files whose content did not change
+        are hard links to its files instead of sent again; contents are compared by
+        checksum, never by size and time, since a snapshot must hold exactly its content.
+        """
         shell = self._rsync_shell()
         assert shell is not None
         source = str(code.snapshot.root).rstrip("/") + "/"
-        return [
-            "rsync", "-lpt", "--from0", "--files-from=-", "--chmod=Fa-w", "--secluded-args",
-            "-e", shell, "--", source, f"{self.target.destination}:{temporary}/",
-        ]  # fmt: skip
+        options = ["-lpt", "--from0", "--files-from=-", "--chmod=Fa-w", "--secluded-args"]
+        if previous:
+            options += ["--checksum", f"--link-dest=../{previous}"]
+        destination = f"{self.target.destination}:{temporary}/"
+        return ["rsync", *options, "-e", shell, "--", source, destination]
 
     def _rsync(self, code: Code, temporary: PurePath) -> None:
         self.ssh.prepare()
@@ -345,7 +358,10 @@ class SshTransport:
             "utf-8", "surrogateescape"
         )
         done = subprocess.run(
-            self.rsync_argv(code, temporary), input=names, capture_output=True, check=False
+            self.rsync_argv(code, temporary, self._latest),
+            input=names,
+            capture_output=True,
+            check=False,
         )
         if done.returncode != 0:
             lines = done.stderr.decode("utf-8", "replace").strip().splitlines()

@@ -183,10 +183,18 @@ def test_direct_job_on_two_nodes_sends_the_code_once(station: Workstation) -> No
     again = station.run("run", "echo.py", "-p", "login")
     assert again.returncode == 0, again.stderr
     assert [p.name for p in code.iterdir()] == [snapshot.name]
-    (station.checkout / "echo.py").write_text((station.checkout / "echo.py").read_text() + "# edited\n")
+    # Changed code is a new snapshot; what did not change is linked, not sent again. The
+    # edit keeps the file's size and second: only its content tells the two apart.
+    source = (station.checkout / "echo.py").read_text()
+    stamp = (station.checkout / "echo.py").stat()
+    (station.checkout / "echo.py").write_text(source.replace("echo ran on", "echo ran at"))
+    os.utime(station.checkout / "echo.py", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     edited = station.run("run", "echo.py", "-p", "login")
     assert edited.returncode == 0, edited.stderr
-    assert len(list(code.iterdir())) == 2
+    assert sorted(edited.stdout.splitlines()) == ["echo ran at node1"]
+    [new] = [p for p in code.iterdir() if p != snapshot]
+    assert (new / "ranks.py").stat().st_ino == (snapshot / "ranks.py").stat().st_ino
+    assert (new / "echo.py").stat().st_ino != (snapshot / "echo.py").stat().st_ino
     assert station.record(job_id_of(edited.stderr))["git"]["dirty"] is True
 
 
