@@ -18,8 +18,8 @@ from typing import Any
 
 from ._environ import ENV_NAME
 from ._masking import masked_tree
-from ._merge import deep_merge
-from ._toml import BARE_KEY, TOMLDecodeError, key_lines, loads
+from ._merge import deep_merge, iso_text
+from ._toml import BARE_KEY, TOML_ERRORS, TOMLLimitError, key_lines, loads
 from .errors import Problem, ProfileError
 
 __all__ = [
@@ -108,7 +108,8 @@ def _is_str_list(value: Any) -> bool:
 
 
 def _is_env_value(value: Any) -> bool:
-    return isinstance(value, (str, int, float))  # bool is an int
+    # bool is an int; a date or time is set as its ISO 8601 text
+    return isinstance(value, (str, int, float)) or iso_text(value) is not value
 
 
 _CHECKS: Mapping[str, Callable[[Any], bool]] = {
@@ -343,10 +344,10 @@ class EnvFile:
         path = Path(path)
         try:
             data = loads(text)
-        except TOMLDecodeError as error:
+        except TOMLLimitError as error:
+            raise ProfileError(f"invalid TOML: {error}", path=path) from None
+        except TOML_ERRORS as error:
             raise _toml_error(error, text, path) from error
-        except RecursionError as error:
-            raise ProfileError("invalid TOML: nested too deeply", path=path) from error
         return cls(path, MappingProxyType(data), MappingProxyType(key_lines(text)))
 
     @property

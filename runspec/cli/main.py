@@ -36,8 +36,10 @@ def _parser(sub: Any, name: str, summary: str, example: str) -> argparse.Argumen
 def _print_json(data: object) -> None:
     import json
 
-    # default=str: lenient parsing keeps TOML dates and times, which JSON lacks
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    from .._merge import iso_text
+
+    # lenient parsing keeps TOML dates and times, which JSON lacks: ISO 8601 text
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=lambda v: str(iso_text(v))))
 
 
 def _add_show_secrets(parser: argparse.ArgumentParser, what: str = "") -> None:
