@@ -13,6 +13,9 @@ How a pipeline runs
   exactly as in a shell pipeline.
 * stderr is inherited, or with ``prefix_stderr`` read by runspec and written to
   its own stderr in whole lines as ``[name] line`` (see :mod:`.stderr`).
+* A step with a ``log_dir`` has its stderr, and (if it is the last step) its stdout,
+  copied into ``stderr.log``/``stdout.log`` there as they pass on to runspec's own
+  (see :mod:`.taps`); the pipes between steps are never read.
 
 Which step failed
 -----------------
