@@ -92,6 +92,8 @@ KNOWN_KEYS: Mapping[str, str] = MappingProxyType(
         "srun_args": "list of str",
         "setup": "str or list of str",
         "code": "'snapshot' or 'live'",
+        "squash": "bool",
+        "squash_dir": "str",
         "extends": "str",
     }
 )

@@ -8,14 +8,24 @@ Colour is an argument (:class:`Style`), decided once by the caller with
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..history import JobEntry
 
-__all__ = ["PLAIN", "Style", "render_jobs", "style_for"]
+__all__ = [
+    "PLAIN",
+    "Node",
+    "Style",
+    "config_nodes",
+    "duration_text",
+    "render_jobs",
+    "render_plan",
+    "render_tree",
+    "style_for",
+]
 
 _CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
 _STATE_TONES = {
@@ -26,9 +36,11 @@ _STATE_TONES = {
 
 @dataclass(frozen=True)
 class Style:
-    """Whether to colour, and how: ``paint(text, tone)`` wraps text in an ANSI colour."""
+    """Whether to colour (``paint(text, tone)`` wraps text in an ANSI colour), and whether
+    trees are drawn with ASCII (``|--``) instead of box-drawing characters."""
 
     colour: bool
+    ascii: bool = False
 
     def paint(self, text: str, tone: str) -> str:
         """``text`` in ``tone`` (bold, dim, red, green, yellow, cyan) when colouring."""
@@ -43,12 +55,22 @@ PLAIN = Style(False)
 def style_for(stream: IO[Any], environ: dict[str, str] | None = None) -> Style:
     """Colour for ``stream``: a terminal, without ``NO_COLOR`` and not ``TERM=dumb``."""
     env = os.environ if environ is None else environ
+    drawable = _can_draw(stream)
     if env.get("NO_COLOR") or env.get("TERM") == "dumb":
-        return PLAIN
+        return Style(False, not drawable)
     try:
-        return Style(stream.isatty())
+        return Style(stream.isatty(), not drawable)
     except (AttributeError, ValueError):
-        return PLAIN
+        return Style(False, not drawable)
+
+
+def _can_draw(stream: IO[Any]) -> bool:
+    """Whether the stream's encoding has the box-drawing characters."""
+    try:
+        "├└│─".encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
 # jobs -----------------------------------------------------------------------------------
@@ -99,3 +121,127 @@ def render_jobs(entries: Sequence[JobEntry], style: Style = PLAIN) -> str:
 
 def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
     return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+
+
+# trees ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    """One line of a tree: a label, an optional value, and the nodes under it."""
+
+    label: str
+    value: str = ""
+    children: tuple[Node, ...] = ()
+    tone: str = "cyan"
+    gap: str = "  "
+    """What separates the label from a one-line value."""
+
+
+def render_tree(root: Node, style: Style = PLAIN) -> str:
+    """Draw a tree: the root on the first line, each child under it with branch lines."""
+    lines = [_line(root, style)]
+    _draw(root.children, "", style, lines)
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _draw(children: Sequence[Node], indent: str, style: Style, lines: list[str]) -> None:
+    branch, last, bar = ("|-- ", "`-- ", "|   ") if style.ascii else ("├── ", "└── ", "│   ")
+    for index, child in enumerate(children):
+        final = index == len(children) - 1
+        label = _line(child, style).split("\n")
+        lines.append(indent + (last if final else branch) + label[0])
+        below = indent + ("    " if final else bar)
+        lines.extend(below + line for line in label[1:])
+        _draw(child.children, below, style, lines)
+
+
+def _line(node: Node, style: Style) -> str:
+    label = style.paint(node.label, node.tone)
+    if not node.value:
+        return label
+    if "\n" in node.value:
+        return label + "\n" + node.value.rstrip("\n")
+    return f"{label}{node.gap}{node.value}"
+
+
+def config_nodes(
+    data: Any, marked: frozenset[tuple[str, ...]] = frozenset(), path: tuple[str, ...] = ()
+) -> tuple[Node, ...]:
+    """A job config as tree nodes; keys in ``marked`` (set by overrides) are flagged."""
+    import json
+
+    nodes = []
+    for key, value in data.items():
+        here = (*path, str(key))
+        note = "  (override)" if here in marked else ""
+        if isinstance(value, dict) and value:
+            nodes.append(Node(str(key), note.strip(), config_nodes(value, marked, here), "bold"))
+        else:
+            shown = json.dumps(value, ensure_ascii=False, default=str)
+            nodes.append(Node(f"{key}:", shown + note, (), "bold", " "))
+    return tuple(nodes)
+
+
+# dry runs ---------------------------------------------------------------------------------
+
+
+def render_plan(plan: Mapping[str, Any], style: Style = PLAIN) -> str:
+    """A dry run (:func:`runspec.run.plan.plan`) as a tree, ending with what would run."""
+    recipe, mounts = plan["recipe"], plan["mounts"]
+    children = [
+        Node("launch", str(recipe["launch"])),
+        Node("profile", _profile_text(plan["profile"])),
+        Node("executor", str(plan["executor"])),
+        Node("resources", _pairs(plan["resources"]) or "(none set)"),
+        Node("image", _image_text(plan)),
+        Node("mounts", "" if mounts else "(none)", tuple(Node(str(m)) for m in mounts)),
+        Node("job folder", f"{plan['job_dir']}  (planned; a dry run writes nothing)"),
+        _config_node(plan["config"]),
+    ]
+    if plan.get("notes"):
+        children.append(Node("notes", "", tuple(Node(str(note)) for note in plan["notes"])))
+    for key, label in (("submit", "submit"), ("batch_script", "batch script"),
+                       ("command", "command"), ("plan", "plan")):  # fmt: skip
+        value = plan.get(key)
+        if value:
+            text = "\n".join(value) if isinstance(value, list) else str(value)
+            children.append(Node(label, text + "\n" if "\n" not in text else text))
+    width = max(len(child.label) for child in children if "\n" not in child.value)
+    aligned = tuple(
+        child if "\n" in child.value else replace(child, label=child.label.ljust(width))
+        for child in children
+    )
+    root = Node(str(recipe["name"]), str(recipe["script"]), aligned, "bold")
+    return render_tree(root, style)
+
+
+def _profile_text(profile: Mapping[str, Any] | None) -> str:
+    if profile is None:
+        return "(none: runs here with the recipe's defaults)"
+    chain = " -> ".join(profile["chain"])
+    return f"{profile['name']}  ({chain}; {profile['env_file']})"
+
+
+def _pairs(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in values.items())
+
+
+def _image_text(plan: Mapping[str, Any]) -> str:
+    image, declared = plan["image"], plan["recipe"]["declared_image"]
+    text = str(image) if image else "(none)"
+    if declared and declared != image:
+        text += f"  (the recipe declares {declared})"
+    return text
+
+
+def _config_node(config: Mapping[str, Any]) -> Node:
+    overrides = config["overrides"]
+    value = str(config["file"]) + (f"  overrides: {' '.join(overrides)}" if overrides else "")
+    marked = frozenset(_override_path(text) for text in overrides)
+    return Node("job config", value, config_nodes(config["values"], marked))
+
+
+def _override_path(text: str) -> tuple[str, ...]:
+    key = text.lstrip("+~").partition("=")[0]
+    return tuple(key.split("."))

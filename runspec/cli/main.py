@@ -214,8 +214,11 @@ def _cmd_env(args: argparse.Namespace) -> int:
 # config ---------------------------------------------------------------------
 
 
-def _add_job_arguments(parser: argparse.ArgumentParser, overrides: bool = True) -> None:
-    parser.add_argument("script", help="recipe script with a '# /// script' block")
+def _add_job_arguments(
+    parser: argparse.ArgumentParser, overrides: bool = True, script: bool = True
+) -> None:
+    if script:
+        parser.add_argument("script", help="recipe script with a '# /// script' block")
     parser.add_argument("-c", "--config", metavar="NAME|PATH", help="config name or file")
     parser.add_argument("-p", "--profile", metavar="PROFILE", help="env.toml profile")
     parser.add_argument("--env-file", metavar="FILE", help="use this env.toml")
@@ -293,18 +296,25 @@ def _add_run(sub: Any) -> None:
         "runspec run examples/hello/train.py -c tiny train.lr=0.05\n"
         "runspec run train.py -p dev --dry-run -- --extra-arg",
     )  # fmt: skip
-    _add_job_arguments(parser)
+    add_run_options(parser)
+    parser.set_defaults(handler=_cmd_run)
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, script: bool = True) -> None:
+    """The options of ``runspec run`` (shared with the recipe commands of ``recipe_cli``)."""
+    _add_job_arguments(parser, script=script)
     parser.add_argument("-r", "--run", dest="attached", metavar="PROFILE", help="alias: -p PROFILE")
     parser.add_argument(
         "-b", "--batch", dest="detached", metavar="PROFILE",
         help="submit with PROFILE and return at once (Slurm)",
     )  # fmt: skip
     parser.add_argument(
-        "--dry-run", action="store_true", help="print what would run; write nothing"
+        "-d", "--dry-run", action="store_true", help="print what would run; write nothing"
     )
+    parser.add_argument("--tree", action="store_true", help="with --dry-run: print it as a tree")
+    parser.add_argument("--json", action="store_true", help="with --dry-run: print it as JSON")
     _add_show_secrets(parser, " with --dry-run")
     _add_via(parser)
-    parser.set_defaults(handler=_cmd_run)
 
 
 def _add_via(parser: argparse.ArgumentParser) -> None:
@@ -317,6 +327,8 @@ def _add_via(parser: argparse.ArgumentParser) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..run import executor
 
+    if (args.tree or args.json) and not args.dry_run:
+        raise RunspecError("--tree and --json describe a dry run: add -d/--dry-run")
     names = [name for name in (args.profile, args.attached, args.detached) if name]
     if len(set(names)) > 1:
         raise RunspecError("give one profile: -p, -r/--run and -b/--batch name different ones")
@@ -326,9 +338,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         show_secrets=args.show_secrets, via=args.via,
     )  # fmt: skip
     if args.dry_run:
-        print(executor.dry_run(job, options), end="")
+        _print_dry_run(job, options, args)
         return 0
     return executor.run(job, options)
+
+
+def _print_dry_run(job: Any, options: Any, args: argparse.Namespace) -> None:
+    """The job config and command as text (default), or the whole plan as a tree or JSON."""
+    from ..run import executor
+
+    if not (args.tree or args.json):
+        print(executor.dry_run(job, options), end="")
+        return
+    from ..run.plan import plan
+    from .display import render_plan, style_for
+
+    data = plan(job, options)
+    if args.json:
+        _print_json(data)
+    else:
+        print(render_plan(data, style_for(sys.stdout)), end="")
 
 
 # pipe -----------------------------------------------------------------------
@@ -693,11 +722,51 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+# squash ---------------------------------------------------------------------
+
+
+def _add_squash(sub: Any) -> None:
+    parser = _parser(
+        sub, "squash", "Squash a container image into an enroot .sqsh file, as a Slurm job.",
+        "runspec squash nvcr.io/nvidia/nemo:25.11 -p cluster\n"
+        "runspec squash nvcr.io/nvidia/nemo:25.11 -p cluster --dry-run   # the batch script",
+    )  # fmt: skip
+    parser.add_argument("image", metavar="IMAGE", help="a registry image (nvcr.io/nvidia/nemo:25)")
+    parser.add_argument("-p", "--profile", required=True, metavar="PROFILE", help="a Slurm profile")
+    parser.add_argument("--env-file", metavar="FILE", help="use this env.toml")
+    parser.add_argument("--force", action="store_true", help="squash again when the file exists")
+    parser.add_argument("-d", "--dry-run", action="store_true", help="print the batch script")
+    parser.set_defaults(handler=_cmd_squash)
+
+
+def _cmd_squash(args: argparse.Namespace) -> int:
+    from ..job import select_profile
+    from ..slurm.squash import exists, plan_squash, submit_squash
+
+    envfile, profile = select_profile(args.profile, args.env_file)
+    assert envfile is not None and profile is not None
+    squash, transport, _ = plan_squash(
+        args.image, envfile, profile, force=args.force, create=False
+    )
+    if args.dry_run:
+        print(f"# {squash.target}\n{squash.script}", end="")
+        return 0
+    if not args.force and exists(transport, squash.target):
+        _note(f"{squash.target} exists already; --force squashes {args.image} again")
+        return 0
+    squash, transport, _ = plan_squash(args.image, envfile, profile, force=args.force, create=True)
+    job_id = submit_squash(squash, transport, profile=profile.name, argv=list(sys.argv))
+    print(job_id, flush=True)
+    _note(f"squashing {args.image} into {squash.target} as job {job_id}; "
+          f"follow it with 'runspec logs {job_id} -f'")  # fmt: skip
+    return 0
+
+
 # main -----------------------------------------------------------------------
 
 _COMMANDS = (
     _add_show, _add_check, _add_list, _add_env, _add_config, _add_run, _add_pipe,
-    _add_sbatch, _add_submit, _add_status, _add_cancel, _add_logs, _add_jobs,
+    _add_sbatch, _add_submit, _add_status, _add_cancel, _add_logs, _add_jobs, _add_squash,
 )  # fmt: skip
 
 

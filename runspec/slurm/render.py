@@ -494,7 +494,9 @@ def _container(
     """The srun options of a container job: image, mounts (the profile's, then the
     checkout, or the code snapshot, and the job folder), working folder. A working
     folder the job names is never mounted over: it may exist only in the image."""
-    env, image = job.env, job.image
+    from .squash import squashed_image
+
+    env, image = job.env, squashed_image(job)
     if not image:
         return ()
     mounts = env.get("mounts") or []
@@ -517,6 +519,13 @@ def _container(
         f"--container-mounts={','.join(checked)}",
         f"--container-workdir={_one_line(where, 'run.env.container_workdir')}",
     )
+
+
+def _squash_guard(job: Job) -> list[str]:
+    """With ``squash = true``: stop at once when the image's ``.sqsh`` file is missing."""
+    from .squash import guard_lines
+
+    return guard_lines(job)
 
 
 def _context(
@@ -670,6 +679,7 @@ def render_sbatch(
     for name, value, _ in _variables(job):
         text.export(name, value)
     text.add(*_setup_lines(job.env))
+    text.add(*_squash_guard(job))
     text.add("", f"# runspec: launch ({launcher})")
     if not any(option.startswith("--container-image=") for option in ctx.srun):
         text.add(_join(("cd", ctx.workdir)))
@@ -774,6 +784,8 @@ def render_pipeline_sbatch(
     text.add(*header, "", "# runspec: environment")
     text.export("RUNSPEC_PIPELINE_DIR", str(folder))
     text.add(*_setup_lines(jobs[0].env))
+    for job in jobs:
+        text.add(*_squash_guard(job))
     text.add("", f"# runspec: pipeline of {len(jobs)} steps, stdout -> stdin through named pipes")
     text.add("runspec_steps=(" + _join(job.name for job in jobs) + ")")
     text.add('runspec_pipes="$RUNSPEC_PIPELINE_DIR/pipes"', 'mkdir -p "$runspec_pipes"')

@@ -1,0 +1,130 @@
+"""The toolkit on a real Slurm cluster: `runspec squash`, `runspec jobs` and `runspec logs`.
+
+enroot cannot be installed here: a stand-in ``enroot`` on PATH (the jobs inherit it)
+records its arguments and writes the file it is asked for, so what is tested is the job
+runspec submits: where it runs, what it calls enroot with, and where the file lands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = "nvcr.io/nvidia/nemo:25.11"
+SQSH = "nvcr.io+nvidia+nemo+25.11.sqsh"
+ENROOT = """\
+#!/bin/sh
+printf '%s\\n' "$@" >> "$(dirname "$0")/enroot-calls"
+printf 'squashfs of %s\\n' "$4" > "$3"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "tests" / "data" / "logs", tmp_path / "recipes")
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "home").mkdir()
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "enroot").write_text(ENROOT)
+    (tmp_path / "bin" / "enroot").chmod(0o755)
+    (tmp_path / "env.toml").write_text(
+        f"[cache]\nsquash_dir = {json.dumps(str(tmp_path / 'cache'))}\n\n"
+        '[cluster]\nexecutor = "slurm"\npartition = "debug"\ngpus_per_node = 0\n'
+        f'time = "10:00"\njob_dir = {json.dumps(str(tmp_path / "jobs"))}\n'
+    )
+    return tmp_path
+
+
+def runspec(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ, "PYTHONPATH": str(ROOT), "HOME": str(project / "home"),
+        "PATH": f"{project / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    }  # fmt: skip
+    env.pop("RUNSPEC_ENV_FILE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "runspec", *args], cwd=project, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def jobs(project: Path) -> dict[str, dict[str, Any]]:
+    done = runspec(project, "jobs", "--json")
+    assert done.returncode == 0, done.stderr
+    return {job["id"]: job for job in json.loads(done.stdout)}
+
+
+def finished(project: Path, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while True:
+        job = jobs(project)[job_id]
+        if job["state"] not in ("SUBMITTED", "PENDING", "CONFIGURING", "RUNNING", "COMPLETING"):
+            return job
+        assert time.monotonic() < deadline, f"job {job_id} did not finish: {job}"
+        time.sleep(0.5)
+
+
+def test_squash_runs_enroot_as_a_job_and_skips_a_file_that_exists(project: Path) -> None:
+    done = runspec(project, "squash", IMAGE, "-p", "cluster")
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.strip()
+    target = project / "cache" / SQSH
+    assert done.stderr == (
+        f"runspec: squashing {IMAGE} into {target} as job {job_id}; "
+        f"follow it with 'runspec logs {job_id} -f'\n"
+    )
+    job = finished(project, job_id)
+    assert (job["recipe"], job["state"], job["exit_code"], job["where"]) == (
+        f"squash {IMAGE}", "COMPLETED", 0, "slurm",
+    )  # fmt: skip
+    assert target.read_text() == "squashfs of docker://nvcr.io#nvidia/nemo:25.11\n"
+    assert (project / "bin" / "enroot-calls").read_text().splitlines() == [
+        "import", "--output", f"{target}.partial-{job_id}", "docker://nvcr.io#nvidia/nemo:25.11",
+    ]  # fmt: skip
+    assert sorted(os.listdir(project / "cache")) == [SQSH]
+    logs = runspec(project, "logs", job_id)
+    assert logs.stdout == f"runspec: squashed into {target}\n"
+
+    again = runspec(project, "squash", IMAGE, "-p", "cluster")
+    assert (again.returncode, again.stdout) == (0, "")
+    assert again.stderr == (
+        f"runspec: {target} exists already; --force squashes {IMAGE} again\n"
+    )
+
+    forced = runspec(project, "squash", IMAGE, "-p", "cluster", "--force")
+    assert forced.returncode == 0, forced.stderr
+    second = forced.stdout.strip()
+    assert finished(project, second)["state"] == "COMPLETED"
+    assert (project / "bin" / "enroot-calls").read_text().count("import") == 2
+
+
+def test_jobs_and_logs_of_slurm_jobs_and_local_runs(project: Path) -> None:
+    ok = runspec(project, "submit", "recipes/talk.py", "-p", "cluster", "--wait")
+    assert ok.returncode == 0, ok.stderr
+    failed = runspec(project, "submit", "recipes/talk.py", "-p", "cluster", "exit=3", "--wait")
+    assert failed.returncode == 3, failed.stderr
+    local = runspec(project, "run", "recipes/talk.py")
+    assert local.returncode == 0, local.stderr
+    ok_id, failed_id = ok.stdout.splitlines()[0], failed.stdout.splitlines()[0]
+    listed = jobs(project)
+    assert {k: (v["state"], v["exit_code"], v["where"]) for k, v in listed.items()} == {
+        ok_id: ("COMPLETED", 0, "slurm"),
+        failed_id: ("FAILED", 3, "slurm"),
+        next(k for k in listed if not k.isdigit()): ("COMPLETED", 0, "local"),
+    }
+    assert next(iter(listed)) not in (ok_id, failed_id)  # the local run came last: it is first
+    logs = runspec(project, "logs", ok_id)
+    assert (logs.returncode, logs.stdout) == (0, "one\ntwo\nthree\n")
+    records = [json.loads(path.read_text()) for path in (project / "jobs").glob("*/*/runspec.json")]
+    kept = {record["job_id"]: record["slurm_state"]["state"] for record in records}
+    assert kept == {ok_id: "COMPLETED", failed_id: "FAILED"}  # final: never asked again
