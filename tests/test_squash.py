@@ -18,7 +18,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from runspec.slurm import render_sbatch
-from runspec.slurm.squash import enroot_uri, render_squash, sqsh_name
+from runspec.slurm.images import render_squash
+from runspec.slurm.squash import enroot_uri, sqsh_name
 from tests.test_slurm_render import make_job
 
 GOLDEN = Path(__file__).parent / "golden" / "squash"

@@ -43,7 +43,9 @@ def test_the_job_folder_keeps_config_yaml_and_the_recipe_gets_it(
         "data": "tiny-data:latest",
         "startup": "",
     }
-    assert sorted(path.name for path in folder.iterdir()) == ["config.yaml", "runspec.json"]
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "config.yaml", "runspec.json", "stderr.log", "stdout.log",
+    ]
     from runspec_extras.omegaconf_config import load_config
 
     saved = load_config(folder / "config.yaml")

@@ -741,7 +741,7 @@ def _add_squash(sub: Any) -> None:
 
 def _cmd_squash(args: argparse.Namespace) -> int:
     from ..job import select_profile
-    from ..slurm.squash import exists, plan_squash, submit_squash
+    from ..slurm.images import exists, plan_squash, submit_squash
 
     envfile, profile = select_profile(args.profile, args.env_file)
     assert envfile is not None and profile is not None
