@@ -342,18 +342,24 @@ def _git(folder: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def _git_state(folder: Path) -> dict[str, Any] | None:
+    """The commit of the work tree holding ``folder``, and whether it differs from it."""
+    commit = _git(folder, "rev-parse", "HEAD")
+    status = _git(folder, "status", "--porcelain") if commit else None
+    return {"commit": commit, "dirty": bool(status)} if commit else None
+
+
 def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any) -> Path:
     """Write ``runspec.json`` into the job folder: how the job came to be, for reproducing it.
 
     Secrets in ``argv`` are masked; the record is private (0600) when the job holds any.
+    ``git`` (commit and dirty flag) is asked of git unless the caller knows it already.
     """
     import json
 
     if job.dir is None:
         raise ValueError("this job has no folder")
-    folder = job.spec.script_path.parent
-    commit = _git(folder, "rev-parse", "HEAD")
-    status = _git(folder, "status", "--porcelain") if commit else None
+    git = extra.pop("git") if "git" in extra else _git_state(job.spec.script_path.parent)
     shown_argv = masked_argv(argv)
     record = {
         "argv": shown_argv,
@@ -364,7 +370,7 @@ def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any
         "script": str(job.spec.script_path),
         "config": str(job.config_path),
         "cwd": os.getcwd(),
-        "git": {"commit": commit, "dirty": bool(status)} if commit else None,
+        "git": git,
         **extra,
     }
     path = job.dir / "runspec.json"
