@@ -26,7 +26,9 @@ from .errors import Problem, ProfileError
 
 __all__ = [
     "ALIASES",
+    "EXECUTORS",
     "KNOWN_KEYS",
+    "LAUNCHERS",
     "RESERVED",
     "EnvFile",
     "Profile",
@@ -39,17 +41,26 @@ __all__ = [
     "render_profile",
     "toml_key",
     "toml_value",
+    "unknown_executor",
     "value_error",
 ]
 
 RESERVED = ("wandb", "cli", "cache", "artifacts")
 """Top-level tables that hold settings, not profiles."""
 
+EXECUTORS = ("local", "slurm", "docker", "dgxcloud", "lepton", "skypilot")
+"""Every executor a profile may name: the core's ``local`` and ``slurm``, then those of
+the nemo-run extra (``runspec_extras.nemo_run_executors``)."""
+
+LAUNCHERS = ("runspec", "nemo-run")
+"""Who runs a ``local`` or ``slurm`` job: runspec itself (the default) or nemo-run."""
+
 _ENV_VARS = "table of str, int, float or bool"
 
 KNOWN_KEYS: Mapping[str, str] = MappingProxyType(
     {
         "executor": "str",
+        "launcher": "'runspec' or 'nemo-run'",
         "account": "str",
         "partition": "str",
         "nodes": "int >= 1",
@@ -126,6 +137,7 @@ _CHECKS: Mapping[str, Callable[[Any], bool]] = {
     _ENV_VARS: lambda value: isinstance(value, Mapping),
     "'snapshot' or 'live'": lambda value: value in ("snapshot", "live"),
     "'local' or 'ssh'": lambda value: value in ("local", "ssh"),
+    "'runspec' or 'nemo-run'": lambda value: value in LAUNCHERS,
 }
 
 
@@ -134,8 +146,19 @@ def value_error(key: str, value: Any) -> str | None:
     does not read the key."""
     kind = KNOWN_KEYS.get(key)
     if kind is None or _CHECKS[kind](value):
+        if key == "executor" and value not in EXECUTORS:
+            return unknown_executor(value)
         return None
     return f"must be {kind} (got {_show(masked_tree({key: value})[key])})"
+
+
+def unknown_executor(name: str) -> str:
+    """The message for an executor nobody provides, with the nearest known name."""
+    import difflib
+
+    close = difflib.get_close_matches(name, EXECUTORS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"executor {name!r}: unknown{hint}; known: {', '.join(EXECUTORS)}"
 
 
 # --- finding the file -------------------------------------------------------------
@@ -558,15 +581,34 @@ def _profile_problems(envfile: EnvFile, name: str) -> list[Problem]:
     if broken is not None and broken.profile == name:  # reported once, where it is written
         problems.append(Problem.from_error(envfile._break_error(name, broken)))
     problems.extend(Problem.from_error(error) for error in envfile._type_errors(name))
+    executor, reads = _integration_reads(envfile, name)
+    known = [*KNOWN_KEYS, *sorted(reads or ())]
     for key in envfile.data[name]:
-        if key in KNOWN_KEYS:
-            continue
-        close = difflib.get_close_matches(key, list(KNOWN_KEYS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
         where = envfile.line_of((name, key))
         label = f"[{name}].{_toml_key(key)}"
+        if reads is not None and key not in reads and key in KNOWN_KEYS:
+            message = f"not used by the {executor} executor (ignored)"
+            problems.append(Problem("warning", message, envfile.path, where, label))
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         problems.append(Problem("warning", f"unknown key{hint}", envfile.path, where, label))
     return problems
+
+
+def _integration_reads(envfile: EnvFile, name: str) -> tuple[str, frozenset[str] | None]:
+    """The profile's executor and the keys it reads, when an integration runs it (nemo-run)
+    and is installed; ``None`` for the keys otherwise (runspec's own keys apply)."""
+    from ._extras import executor_keys
+
+    try:
+        values = envfile.resolve(name).values
+    except ProfileError:
+        return "", None
+    executor = str(values.get("executor", "local"))
+    runs_itself = executor in ("local", "slurm") and values.get("launcher") != "nemo-run"
+    return executor, None if runs_itself else executor_keys(executor)
 
 
 # --- rendering for `runspec env` ------------------------------------------------------
