@@ -439,6 +439,31 @@ class EnvFile:
         chain = chain_of(name, self._links)
         return Profile.from_chain([(member, self.data[member]) for member in chain], self.path)
 
+    def inherited(self, name: str, key: str) -> Any:
+        """The value of top-level ``key`` that profile ``name`` gets from the nearest
+        member of its (unbroken) chain that writes it; None when none does.
+
+        Like :meth:`failure`, answers are shared along chains: asking for every profile
+        costs time linear in the file, where resolving each would cost its chain.
+        """
+        if self._links[name].broken is not None:  # a cycle has no nearest member
+            return self.data[name].get(key)
+        memo = self._inherited.setdefault(key, {})
+        path: list[str] = []
+        node: str | None = name
+        while node is not None and node not in memo:
+            path.append(node)
+            node = self._links[node].parent
+        for member in reversed(path):
+            parent = self._links[member].parent
+            own = self.data[member].get(key)
+            memo[member] = own if own is not None or parent is None else memo[parent]
+        return memo[name]
+
+    @functools.cached_property
+    def _inherited(self) -> dict[str, dict[str, Any]]:
+        return {}
+
     def failure(self, name: str) -> ProfileError | None:
         """The error resolving profile ``name`` meets, or None when it resolves.
 
@@ -602,12 +627,11 @@ def _integration_reads(envfile: EnvFile, name: str) -> tuple[str, frozenset[str]
     and is installed; ``None`` for the keys otherwise (runspec's own keys apply)."""
     from ._extras import executor_keys
 
-    try:
-        values = envfile.resolve(name).values
-    except ProfileError:
+    if envfile.failure(name) is not None:
         return "", None
-    executor = str(values.get("executor", "local"))
-    runs_itself = executor in ("local", "slurm") and values.get("launcher") != "nemo-run"
+    executor = str(envfile.inherited(name, "executor") or "local")
+    launcher = envfile.inherited(name, "launcher")
+    runs_itself = executor in ("local", "slurm") and launcher != "nemo-run"
     return executor, None if runs_itself else executor_keys(executor)
 
 
