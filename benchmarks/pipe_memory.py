@@ -38,7 +38,7 @@ STEPS = {
 }
 DRIVER = """
 import resource, sys, time
-from runspec.pipeline import Step, run_pipeline
+from runspec.run.pipeline import Step, run_pipeline
 size, prefix = int(sys.argv[1]), sys.argv[2] != 'stream'
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()

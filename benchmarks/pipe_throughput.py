@@ -34,7 +34,7 @@ def commands(size: int) -> list[list[str]]:
 
 
 def time_runspec(size: int, out: Path) -> float:
-    from runspec.pipeline import Step, run_pipeline
+    from runspec.run.pipeline import Step, run_pipeline
 
     steps = [Step.create(argv[0], argv) for argv in commands(size)]
     with out.open("wb") as sink:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .errors import (
     ConfigError,
+    ExtraImportError,
     MissingExtraError,
     OverrideError,
     PipelineError,
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
+    "ExtraImportError",
     "MissingExtraError",
     "OverrideError",
     "PipelineError",

@@ -1,4 +1,4 @@
-"""Tests of runspec.pipeline with real processes: pipes, exit codes, signals, stderr."""
+"""Tests of runspec.run.pipeline with real processes: pipes, exit codes, signals, stderr."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-import runspec.pipeline
+import runspec.run.pipeline.spawn
 from runspec.errors import PipelineError
-from runspec.pipeline import (
+from runspec.run.pipeline import (
     PipelineResult,
     Step,
     StepResult,
@@ -242,7 +242,7 @@ def test_exit_code_and_cause(
     message: str,
 ) -> None:
     if wakeup == "polling":  # as on systems without pidfd_open
-        monkeypatch.setattr(runspec.pipeline, "_open_pidfd", lambda pid: None)
+        monkeypatch.setattr(runspec.run.pipeline.spawn, "_open_pidfd", lambda pid: None)
     result = run(make_steps(*argvs), stdout=subprocess.DEVNULL, grace=2.0)
     assert (result.exit_code, result.describe()) == (exit_code, message)
     assert result.failed == (None if failed is None else result.steps[failed])
@@ -288,7 +288,7 @@ def test_background_job_left_by_a_successful_step_is_stopped(tmp_path: Path) -> 
 
 DRIVER = """
 import json, os, shlex, sys
-from runspec.pipeline import Step, run_pipeline
+from runspec.run.pipeline import Step, run_pipeline
 d = shlex.quote(sys.argv[1])
 steps = [
     Step("feed", ("sh", "-c",
@@ -331,7 +331,7 @@ def test_signal_to_runspec_stops_every_step(
 
 TTY_DRIVER = """
 import sys
-from runspec.pipeline import Step, run_pipeline
+from runspec.run.pipeline import Step, run_pipeline
 result = run_pipeline([Step("ask", (sys.executable, "-c", "print('got', input())"))])
 print("exit", result.exit_code)
 """

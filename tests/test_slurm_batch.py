@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from runspec import batch
 from runspec.errors import SlurmError
+from runspec.slurm import cluster
 from tests.support import Result
 from tests.test_slurm_render import make_job
 
@@ -42,7 +42,7 @@ class FakeSlurm:
 
 
 def test_backoff_is_quick_first_then_never_tighter_than_three_seconds() -> None:
-    delays = batch.Backoff().delays()
+    delays = cluster.Backoff().delays()
     assert [next(delays) for _ in range(8)] == [1.0, 1.0, 1.0, 3.0, 4.5, 6.75, 10.0, 10.0]
 
 
@@ -53,12 +53,12 @@ def test_backoff_is_quick_first_then_never_tighter_than_three_seconds() -> None:
     ids=["ok", "exit-3", "sigterm", "sigkill", "timeout", "node-fail"],
 )  # fmt: skip
 def test_exit_code_from_slurm(state: str, raw: str, code: int) -> None:
-    assert batch._exit_code(state, raw) == code
+    assert cluster._exit_code(state, raw) == code
 
 
 def test_scontrol_fields_keep_spaces_in_values() -> None:
     fake = FakeSlurm({"scontrol": [(0, SCONTROL.format(state="COMPLETED", code="0:0"), "")]})
-    found = batch.query("42", fake)
+    found = cluster.query("42", fake)
     assert found == {
         "job_id": "42", "name": "my job", "state": "COMPLETED", "exit_code": 0, "reason": "None",
         "nodes": "node[1-2]", "elapsed": "00:00:03", "stdout": "/jobs/x/my job-42.out",
@@ -82,13 +82,13 @@ FALLBACKS: list[tuple[str, dict[str, list[tuple[int, str, str]]], str, str]] = [
     ("answers", "source", "state"), [case[1:] for case in FALLBACKS], ids=[c[0] for c in FALLBACKS]
 )
 def test_query_falls_back(answers: dict[str, Any], source: str, state: str) -> None:
-    found = batch.query("42", FakeSlurm(answers))
+    found = cluster.query("42", FakeSlurm(answers))
     assert (found["source"], found["state"]) == (source, state)
 
 
 def test_unknown_job_is_an_error() -> None:
     with pytest.raises(SlurmError) as caught:
-        batch.query("42", FakeSlurm({}))
+        cluster.query("42", FakeSlurm({}))
     assert str(caught.value) == (
         "job 42 is unknown to Slurm (scontrol, sacct and squeue have no record)"
     )
@@ -100,7 +100,7 @@ def test_wait_polls_with_backoff_and_reports_each_state() -> None:
     fake = FakeSlurm({"scontrol": [(0, line, "") for line in lines]})
     slept: list[float] = []
     states: list[str] = []
-    code = batch.wait("42", on_state=states.append, runner=fake, sleep=slept.append)
+    code = cluster.wait("42", on_state=states.append, runner=fake, sleep=slept.append)
     assert (code, states, slept) == (3, ["PENDING", "RUNNING", "FAILED"], [1.0, 1.0, 1.0])
 
 
@@ -113,7 +113,7 @@ def _submit(
     job = make_job("echo.py", env or {}, folder=folder)
     fake = FakeSlurm(answers)
     script = render_sbatch(job)
-    return (lambda: batch.submit(job, script, argv=["runspec"], runner=fake, **kw)), folder, fake
+    return (lambda: cluster.submit(job, script, argv=["runspec"], runner=fake, **kw)), folder, fake
 
 
 def test_submit_writes_the_folder_and_returns_the_id(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_sbatch_without_a_job_id_is_refused(tmp_path: Path) -> None:
 
 def test_missing_sbatch_is_named() -> None:
     with pytest.raises(SlurmError) as caught:
-        batch.require_sbatch(which=lambda name: None)
+        cluster.require_sbatch(which=lambda name: None)
     assert str(caught.value) == (
         "sbatch not found on PATH; submitting needs a Slurm login node "
         "('runspec sbatch' renders the script anywhere)"
@@ -167,7 +167,7 @@ def test_missing_sbatch_is_named() -> None:
 def test_cancel_failure_is_shown_verbatim() -> None:
     fake = FakeSlurm({"scancel": [(1, "", "scancel: error: Invalid job id 99x\n")]})
     with pytest.raises(SlurmError) as caught:
-        batch.cancel(["99x"], fake)
+        cluster.cancel(["99x"], fake)
     assert str(caught.value) == "scancel failed with exit code 1: scancel: error: Invalid job id 99x"
     assert fake.calls == [["scancel", "99x"]]
 
@@ -179,7 +179,7 @@ def test_cancel_failure_is_shown_verbatim() -> None:
     ids=["job_dir", "remote_job_dir", "home"],
 )  # fmt: skip
 def test_job_root(env: dict[str, str], expected: str) -> None:
-    assert batch.job_root(env) == Path(expected)
+    assert cluster.job_root(env) == Path(expected)
 
 
 def test_status_table() -> None:
@@ -189,7 +189,7 @@ def test_status_table() -> None:
         {"job_id": "2", "state": "PENDING", "exit_code": None, "name": "b", "nodes": "",
          "reason": "Dependency"},
     ]  # fmt: skip
-    assert batch.render_status(rows) == (
+    assert cluster.render_status(rows) == (
         "JOBID      STATE        EXIT  NAME                     NODES/REASON\n"
         "1          COMPLETED       0  a                        node1\n"
         "2          PENDING            b                        Dependency\n"

@@ -15,13 +15,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ._masking import masked, masked_tree
-from .errors import MissingExtraError, PipelineError, RunspecError
-from .job import Job, discard_dir, new_job_dir, timestamp, write_record
+from .._masking import masked, masked_tree
+from ..errors import MissingExtraError, PipelineError, RunspecError
+from ..job import Job, discard_dir, new_job_dir, timestamp, write_record
 
 if TYPE_CHECKING:
     from .local import Launch
-    from .pipeline import PipelineResult
+    from .pipeline.steps import PipelineResult
 
 __all__ = [
     "CORE_EXECUTORS",
@@ -46,6 +46,8 @@ class RunOptions:
     args: tuple[str, ...] = ()
     detached: bool = False
     prefix: bool = False
+    show_secrets: bool = False
+    """Dry runs print secret values in clear."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,10 @@ def job_dir_for(name: str, *, create: bool = True) -> Callable[[Mapping[str, Any
         if executor not in CORE_EXECUTORS:
             extra_executor(executor)
         if executor == "slurm":
-            from .batch import job_root
+            from ..slurm.cluster import job_root, refuse_tunnel
 
+            if create:
+                refuse_tunnel(env)
             parent, leaf = job_root(env) / name, timestamp()
         else:
             base = env.get("job_dir") or os.path.join(".runspec", "jobs")
@@ -98,7 +102,7 @@ def run(job: Job, options: RunOptions) -> int:
     if job.executor == "local":
         return _run_local(job, options)
     if job.executor == "slurm":
-        from .slurm import run_slurm
+        from ..slurm.cluster import run_slurm
 
         return run_slurm(job, argv=options.argv, args=options.args, detached=options.detached)
     code: int = extra_executor(job.executor).run(job, options)
@@ -136,27 +140,33 @@ def _single_failure(job: Job, result: PipelineResult) -> str:
 def dry_run(job: Job, options: RunOptions) -> str:
     """What ``run --dry-run`` prints: the job config and the exact command; nothing is written."""
     if job.executor == "slurm":
-        from .slurm import dry_run_slurm
+        from ..slurm.cluster import dry_run_slurm
 
-        return dry_run_slurm(job, args=options.args)
+        return dry_run_slurm(
+            job, args=options.args, attached=not options.detached,
+            show_secrets=options.show_secrets,
+        )  # fmt: skip
     if job.executor != "local":
         return str(extra_executor(job.executor).dry_run(job, options))
-    return _dry_run_local([job], [options.args])
+    return _dry_run_local([job], [options.args], options.show_secrets)
 
 
-def _dry_run_local(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> str:
-    from .job import config_text
+def _dry_run_local(
+    jobs: Sequence[Job], step_args: Sequence[Sequence[str]], show_secrets: bool = False
+) -> str:
     from .local import local_launch
-    from .pipeline import Step, render_shell
+    from .pipeline.steps import Step, render_shell
 
     parts, steps = [], []
     for job, args in zip(jobs, step_args, strict=True):
         launch = local_launch(job, args)
-        where = job.dir / "config.json" if job.dir else job.config_path
-        shown = config_text(masked_tree(job.config))
+        where = job.config_file if job.dir else job.config_path
+        shown = job.config_document(job.config if show_secrets else masked_tree(job.config))
         parts.append(f"# job config of {job.name}: {where}\n{shown}")
         parts += [f"# note: {note}\n" for note in launch.notes]
-        env = masked(launch.step.env) if launch.step.env is not None else None
+        env = launch.step.env
+        if env is not None and not show_secrets:
+            env = masked(env)
         steps.append(Step.create(launch.step.name, launch.step.argv, env, launch.step.cwd))
     parts.append("# command\n" + render_shell(steps) + "\n")
     return "".join(parts)
@@ -200,7 +210,7 @@ def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: R
     """Run jobs joined by pipes on their (common) executor; return the exit code."""
     executor = _common_executor(jobs)
     if executor == "slurm":
-        from .slurm import run_slurm_pipeline
+        from ..slurm.cluster import run_slurm_pipeline
 
         return run_slurm_pipeline(jobs, argv=options.argv, step_args=step_args)
     if executor != "local":
@@ -236,12 +246,14 @@ def dry_run_pipe(
     """What ``pipe --dry-run`` prints for the executor of the steps."""
     executor = _common_executor(jobs)
     if executor == "slurm":
-        from .slurm import dry_run_slurm_pipeline
+        from ..slurm.cluster import dry_run_slurm_pipeline
 
-        return dry_run_slurm_pipeline(jobs, step_args=step_args)
+        return dry_run_slurm_pipeline(
+            jobs, step_args=step_args, show_secrets=options.show_secrets
+        )
     if executor != "local":
         return str(extra_executor(executor).dry_run_pipe(jobs, step_args, options))
-    return _dry_run_local(jobs, step_args)
+    return _dry_run_local(jobs, step_args, options.show_secrets)
 
 
 def _common_executor(jobs: Sequence[Job]) -> str:

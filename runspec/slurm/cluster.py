@@ -1,8 +1,9 @@
 """Slurm batch jobs on a cluster: submit, wait, status, cancel, and following the output.
 
-These are the thin doers around the pure renderer in :mod:`runspec.slurm`. Every call
-of a Slurm program goes through a ``runner`` (``argv -> (exit code, stdout, stderr)``)
-so tests can inject one; the default runs the program for real.
+These are the thin doers around the pure renderer in :mod:`runspec.slurm.render`.
+Every call of a Slurm program goes through a ``runner`` (``argv -> (exit code, stdout,
+stderr)``, see :mod:`runspec.slurm.transport`) so tests can inject one; the default
+runs the program on this machine.
 
 Job folders are ``<root>/<job name>/<timestamp>/`` where root is the profile's
 ``job_dir``, else its ``remote_job_dir``, else ``~/.runspec/jobs`` (a home folder is
@@ -20,17 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._files import write_atomic
-from .errors import SlurmError
+from .._files import write_atomic
+from ..errors import SlurmError
+from .transport import Runner, run_program
 
 if TYPE_CHECKING:
-    from .job import Job
-    from .slurm import BatchScript
+    from ..job import Job
+    from .render import BatchScript
 
 __all__ = [
     "TERMINAL_STATES",
     "Backoff",
-    "Runner",
     "cancel",
     "default_python",
     "dry_run_slurm",
@@ -40,13 +41,14 @@ __all__ = [
     "job_folder",
     "job_root",
     "output_files",
+    "prepare",
     "query",
+    "refuse_tunnel",
     "remove_folder",
     "render_status",
     "repo_for",
     "require_sbatch",
     "run_attached",
-    "run_program",
     "run_slurm",
     "run_slurm_pipeline",
     "status",
@@ -56,9 +58,6 @@ __all__ = [
     "wait",
 ]
 
-Runner = Callable[[Sequence[str]], "tuple[int, str, str]"]
-"""Runs a program: ``argv -> (exit code, stdout, stderr)``."""
-
 TERMINAL_STATES = frozenset(
     {
         "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
@@ -67,23 +66,21 @@ TERMINAL_STATES = frozenset(
 )  # fmt: skip
 """Job states after which a job never runs again."""
 
-_TIMEOUT_SECONDS = 60
+def refuse_tunnel(env: Mapping[str, Any]) -> None:
+    """Refuse to submit a job whose profile reaches its cluster over ssh (``tunnel = "ssh"``).
 
-
-def run_program(argv: Sequence[str], cwd: str | None = None) -> tuple[int, str, str]:
-    """Run ``argv`` and capture its output; a missing program is exit code 127."""
-    import subprocess
-
-    try:
-        done = subprocess.run(
-            list(argv), capture_output=True, text=True, cwd=cwd,
-            timeout=_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL, check=False,
-        )  # fmt: skip
-    except FileNotFoundError:
-        return 127, "", f"{argv[0]}: command not found"
-    except subprocess.TimeoutExpired:
-        return 124, "", f"{argv[0]}: no answer within {_TIMEOUT_SECONDS} s"
-    return done.returncode, done.stdout, done.stderr
+    ``sbatch`` and ``--dry-run`` still show such a job; submitting it needs runspec on
+    a login node of the cluster until remote submission exists.
+    """
+    if env.get("tunnel") != "ssh":
+        return
+    host, user = env.get("host"), env.get("user")
+    where = f" to {user}@{host}" if host and user else f" to {host}" if host else ""
+    message = (
+        f"submitting over ssh{where} is not available yet: run runspec on a login node of"
+        " the cluster (tunnel = \"local\"); 'runspec sbatch' and --dry-run show the job"
+    )
+    raise SlurmError(message, key="run.env.tunnel")
 
 
 def require_sbatch(which: Callable[[str], str | None] | None = None) -> None:
@@ -145,14 +142,12 @@ def _snapshot(repo: Path, target: Path, runner: Runner) -> None:
 
 
 def _write_folder(folder: Path, jobs: Sequence[Job], script: BatchScript, run: Runner) -> Path:
-    from .job import config_text
-
     folder.mkdir(parents=True, exist_ok=True)
     path = write_atomic(folder / "sbatch.sh", script.text, script.mode)
     for job in jobs:
         assert job.dir is not None
         job.dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(job.dir / "config.json", config_text(job.config), script.mode)
+        write_atomic(job.config_file, job.config_document(), script.mode)
     if script.snapshot is not None:
         _snapshot(*script.snapshot, run)
     return path
@@ -205,7 +200,7 @@ def submit(
     When sbatch fails its stderr is shown verbatim with its exit code and the folder is
     removed, so nothing half-written stays.
     """
-    from .job import write_record
+    from ..job import write_record
 
     if job.dir is None:
         raise SlurmError("the job has no folder", key="run.job.dir")
@@ -224,12 +219,12 @@ def submit_pipeline(
     test_only: bool = False,
     runner: Runner | None = None,
 ) -> str:
-    """Like :func:`submit` for a script of :func:`~runspec.slurm.render_pipeline_sbatch`.
+    """Like :func:`submit` for a script of :func:`~runspec.slurm.render.render_pipeline_sbatch`.
 
     ``folder`` gets the script and the job's output; each step's folder (inside it or
     not) gets its config and a ``runspec.json`` record naming the step.
     """
-    from .job import write_record
+    from ..job import write_record
 
     job_id = _sbatch(folder, jobs, script, test_only, runner)
     if not test_only:
@@ -471,21 +466,20 @@ def run_attached(
     This is ``runspec run`` with a Slurm profile: the job's stdout and stderr files are
     copied to ``stdout``/``stderr`` as they grow; the exit code is the job's.
     """
-    job_id = _submit_rendered(job, argv=argv, args=args, stderr=stderr)
+    job, job_id = _submit_rendered(job, argv=argv, args=args, stderr=stderr, attached=True)
     assert job.dir is not None
     files = output_files(job.dir, job.name, job_id)
     return follow(job_id, files, stdout=stdout, stderr=stderr)
 
 
 def _submit_rendered(
-    job: Job, *, argv: Sequence[str], args: Sequence[str], stderr: TextIO | None
-) -> str:
-    from .slurm import render_sbatch
-
+    job: Job, *, argv: Sequence[str], args: Sequence[str], stderr: TextIO | None, attached: bool
+) -> tuple[Job, str]:
     err = stderr or sys.stderr
     try:
+        refuse_tunnel(job.env)
         require_sbatch()
-        script = render_sbatch(job, args=args, python=default_python(job), repo=repo_for(job))
+        job, script = prepare(job, args=args, attached=attached, submitting=True)
     except BaseException:
         if job.dir is not None and job.dir.is_dir() and not any(job.dir.iterdir()):
             remove_folder(job.dir)
@@ -494,7 +488,7 @@ def _submit_rendered(
         print(f"runspec: warning: {warning}", file=err)
     job_id = submit(job, script, argv=argv)
     print(f"runspec: submitted batch job {job_id} ({job.dir})", file=err, flush=True)
-    return job_id
+    return job, job_id
 
 
 def run_slurm(
@@ -503,41 +497,52 @@ def run_slurm(
     """``runspec run`` with a Slurm profile: attached (stream, job's exit code) or detached."""
     if not detached:
         return run_attached(job, argv=argv, args=args)
-    print(_submit_rendered(job, argv=argv, args=args, stderr=None), flush=True)
+    _, job_id = _submit_rendered(job, argv=argv, args=args, stderr=None, attached=False)
+    print(job_id, flush=True)
     return 0
 
 
-def dry_run_slurm(job: Job, *, args: Sequence[str] = ()) -> str:
+def dry_run_slurm(
+    job: Job, *, args: Sequence[str] = (), attached: bool = True, show_secrets: bool = False
+) -> str:
     """What ``runspec run --dry-run`` prints for a Slurm profile: the script, secrets masked."""
-    from .slurm import render_sbatch
-
-    script = render_sbatch(job, args=args, python=default_python(job), repo=repo_for(job))
+    _, script = prepare(job, args=args, attached=attached, submitting=False)
     for warning in script.warnings:
         print(f"runspec: warning: {warning}", file=sys.stderr)
-    return script.masked
+    return script.text if show_secrets else script.masked
 
 
 def _pipeline_script(
-    jobs: Sequence[Job], step_args: Sequence[Sequence[str]]
-) -> tuple[Path, str, BatchScript]:
-    from .job import timestamp
-    from .slurm import pipeline_name, render_pipeline_sbatch
+    jobs: Sequence[Job], step_args: Sequence[Sequence[str]], *, submitting: bool
+) -> tuple[list[Job], Path, str, BatchScript]:
+    from dataclasses import replace
 
-    name = pipeline_name(jobs)
-    folder = job_folder(jobs[0].env, name, timestamp())
-    repo = repo_for(jobs[0])
+    from ..auto_mount import placed
+    from ..job import timestamp
+    from .render import pipeline_name, render_pipeline_sbatch
+
+    steps: list[Job] = []
+    notes: list[str] = []
+    for job in jobs:
+        step, said = placed(job, fetch=submitting)
+        steps.append(step)
+        notes += said
+    name = pipeline_name(steps)
+    folder = job_folder(steps[0].env, name, timestamp())
     script = render_pipeline_sbatch(
-        jobs, folder=folder, name=name, args=step_args, python=default_python(jobs[0]), repo=repo
-    )
-    return folder, name, script
+        steps, folder=folder, name=name, args=step_args, python=default_python(steps[0]),
+        repo=repo_for(steps[0]),
+    )  # fmt: skip
+    return steps, folder, name, replace(script, warnings=(*notes, *script.warnings))
 
 
 def run_slurm_pipeline(
     jobs: Sequence[Job], *, argv: Sequence[str], step_args: Sequence[Sequence[str]]
 ) -> int:
     """``runspec pipe`` with a Slurm profile: one batch job, streamed; its exit code."""
+    refuse_tunnel(jobs[0].env)
     require_sbatch()
-    folder, name, script = _pipeline_script(jobs, step_args)
+    jobs, folder, name, script = _pipeline_script(jobs, step_args, submitting=True)
     for warning in script.warnings:
         print(f"runspec: warning: {warning}", file=sys.stderr)
     job_id = submit_pipeline(jobs, script, folder=folder, argv=argv)
@@ -545,9 +550,14 @@ def run_slurm_pipeline(
     return follow(job_id, output_files(folder, name, job_id))
 
 
-def dry_run_slurm_pipeline(jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]]) -> str:
+def dry_run_slurm_pipeline(
+    jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]], show_secrets: bool = False
+) -> str:
     """What ``runspec pipe --dry-run`` prints for a Slurm profile: the script, masked."""
-    return _pipeline_script(jobs, step_args)[2].masked
+    script = _pipeline_script(jobs, step_args, submitting=False)[3]
+    for warning in script.warnings:
+        print(f"runspec: warning: {warning}", file=sys.stderr)
+    return script.text if show_secrets else script.masked
 
 
 def find_repo(script: Path, runner: Runner | None = None) -> Path | None:
@@ -559,12 +569,40 @@ def find_repo(script: Path, runner: Runner | None = None) -> Path | None:
 
 def repo_for(job: Job, runner: Runner | None = None) -> Path | None:
     """The recipe's repository when the script needs it (a container or a code snapshot)."""
-    needed = job.env.get("container_image") or job.spec.image or job.env.get("code") == "snapshot"
+    needed = job.image or job.env.get("code") == "snapshot"
     return find_repo(job.spec.script_path, runner) if needed else None
 
 
 def default_python(job: Job) -> str:
     """The python a job's default command runs: this one, unless the job runs in a container."""
-    if job.env.get("container_image") or job.spec.image:
+    if job.image:
         return "python"
     return sys.executable or "python"
+
+
+def prepare(
+    job: Job,
+    *,
+    args: Sequence[str] = (),
+    attached: bool,
+    submitting: bool,
+    after: Sequence[str] = (),
+    dependency_type: str = "afterok",
+) -> tuple[Job, BatchScript]:
+    """The job as it is submitted, and its batch script.
+
+    Pinned sources in the mounts (``${auto_mount:...}``) are checked out when
+    ``submitting``, and only planned otherwise; what is not checked out yet is said in
+    the script's warnings.
+    """
+    from dataclasses import replace
+
+    from ..auto_mount import placed
+    from .render import render_sbatch
+
+    job, notes = placed(job, fetch=submitting)
+    script = render_sbatch(
+        job, args=args, after=after, dependency_type=dependency_type,
+        python=default_python(job), repo=repo_for(job), attached=attached,
+    )  # fmt: skip
+    return job, replace(script, warnings=(*notes, *script.warnings))

@@ -1,0 +1,163 @@
+"""The engine that runs one pipeline: start the steps, wait on one selector, stop them.
+
+Everything happens in the calling thread around one selector: pidfds (Linux) wake
+it when a step exits, a self-pipe when runspec receives a signal, and the stderr
+pipes when prefixing. The parts it drives: :mod:`.spawn` starts the steps,
+:mod:`.exits` reaps and judges their exits, :mod:`.groups` stops their process
+groups, :mod:`.signals` catches runspec's signals, :mod:`.stderr` prefixes lines.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from ...errors import PipelineError
+from .exits import Exits
+from .groups import Stopper, live_groups
+from .signals import SignalInbox, forwarding
+from .spawn import start_child, start_joined
+from .stderr import StderrTaps
+from .steps import PipelineResult, Step, step_label
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .spawn import Stream
+
+__all__ = ["run_pipeline"]
+
+_POLL = 0.05  # seconds between checks when no file descriptor announces an exit
+
+
+def run_pipeline(
+    steps: Sequence[Step],
+    *,
+    prefix_stderr: bool = False,
+    grace: float = 5.0,
+    stdin: Stream = None,
+    stdout: Stream = None,
+) -> PipelineResult:
+    """Run ``steps`` joined by OS pipes and wait for all of them (see the package doc).
+
+    The first step reads ``stdin`` (default: runspec's), the last writes to
+    ``stdout`` (default: runspec's); both may be file descriptors or files.
+    Raises :class:`PipelineError` when a step cannot be started, after stopping
+    the steps already started.
+    """
+    _check(steps)
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()  # what runspec printed comes before what the steps print
+    engine = _Engine(grace)
+    try:
+        with forwarding(engine.notify):
+            engine.start(steps, stdin, stdout, prefix_stderr)
+            return engine.run()
+    finally:
+        engine.close()
+
+
+def _check(steps: Sequence[Step]) -> None:
+    if not steps:
+        raise PipelineError("no steps to run")
+    for index, step in enumerate(steps):
+        if not step.argv:
+            raise PipelineError("empty command", key=step_label(index, step.name))
+
+
+class _Engine:
+    """Runs one pipeline: starts the steps, then loops until every group is empty."""
+
+    def __init__(self, grace: float) -> None:
+        import selectors
+
+        self._selector = selectors.DefaultSelector()
+        self._inbox = SignalInbox(self._selector, self._on_signal)
+        self._taps = StderrTaps(self._selector)
+        self._exits = Exits(self._selector)
+        self._stopper = Stopper(self._exits.children, grace)
+        self._interrupted: int | None = None
+
+    def notify(self, signum: int) -> None:
+        """Record a signal runspec received (called from the signal handler)."""
+        self._inbox.notify(signum)
+
+    def start(self, steps: Sequence[Step], stdin: Stream, stdout: Stream, prefix: bool) -> None:
+        """Start the steps, joined by pipes; on failure stop those started, re-raise."""
+
+        def start_one(
+            index: int, step: Step, reader: Stream, writer: Stream, link: str | None
+        ) -> None:
+            stderr = self._taps.add(step.name) if prefix else None
+            try:
+                child = start_child(index, step, reader, writer, stderr, link)
+            finally:
+                if stderr is not None:
+                    os.close(stderr)
+            self._exits.add(child)
+
+        try:
+            start_joined(steps, stdin, stdout, start_one)
+        except BaseException:
+            import signal
+
+            self._stopper.stop(signal.SIGTERM)
+            self.run()
+            raise
+
+    def run(self) -> PipelineResult:
+        """Wait until every step has exited and its process group is empty."""
+        while not self._settled():
+            for key, _events in self._selector.select(self._timeout()):
+                if key.data is not None:
+                    key.data(key.fd)
+            if self._exits.reap(self._stopper.stopping) is not None:
+                import signal
+
+                self._stopper.stop(signal.SIGTERM)
+            if self._stopper.kill_due():
+                self._stopper.kill()
+        self._taps.drain()
+        return self._exits.result(self._interrupted)
+
+    def close(self) -> None:
+        """Release every descriptor; SIGKILL and reap steps still running (a crash)."""
+        if self._exits.running():
+            self._stopper.kill()
+            for child in self._exits.children:
+                child.proc.wait()
+        self._exits.close()
+        self._taps.close()
+        self._selector.close()
+        self._inbox.close()
+
+    def _settled(self) -> bool:
+        if self._exits.running():
+            return False
+        if not live_groups([child.pid for child in self._exits.children]):
+            return True
+        if not self._stopper.stopping:
+            import signal
+
+            self._stopper.stop(signal.SIGTERM)  # leftovers of steps that have all exited
+        return self._stopper.gave_up()
+
+    def _timeout(self) -> float | None:
+        waits = []
+        deadline = self._stopper.deadline()
+        if deadline is not None:
+            waits.append(max(0.0, deadline - time.monotonic()))
+        if self._exits.polling or not self._exits.running():
+            waits.append(_POLL)
+        return min(waits) if waits else None
+
+    def _on_signal(self, signum: int) -> None:
+        if self._interrupted is None:
+            self._interrupted = signum
+        if self._stopper.stopping:
+            self._stopper.kill()  # a second signal, or one in a grace period: no waiting
+        else:
+            self._stopper.stop(signum)
