@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tests/cluster/slurm.sh install
-python -m pip install --quiet --disable-pip-version-check -e '.[test,omegaconf]'
+python -m pip install --quiet --disable-pip-version-check -e '.[test,omegaconf,artifacts]'
 python -m pip install --quiet --disable-pip-version-check 'torch==2.13.0'
 python -m pip install --quiet --disable-pip-version-check 'ray[default]==2.60.0'
 

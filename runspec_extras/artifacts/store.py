@@ -23,23 +23,31 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._optional import require
+from .._optional import import_problem, importing
 from .errors import ArtifactError
 
-__all__ = ["Store"]
+__all__ = ["Store", "open_url"]
+
+
+def open_url(url: str, options: Mapping[str, Any] | None, purpose: str) -> tuple[Any, str]:
+    """The fsspec filesystem and path of ``url``; a missing package names its extra."""
+    with importing(purpose):
+        from fsspec.core import url_to_fs
+    try:
+        fs, path = url_to_fs(url, **dict(options or {}))
+    except ImportError as exc:  # fsspec wraps the missing backend's ModuleNotFoundError
+        cause = exc.__cause__ if isinstance(exc.__cause__, ImportError) else exc
+        raise import_problem(cause, f"{purpose} {url!r}") from exc
+    except ValueError as exc:
+        raise ArtifactError(f"cannot open {url!r}: {exc}") from exc
+    return fs, str(path)
 
 
 class Store:
     """The filesystem of a registry root and the operations the registry needs on it."""
 
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
-        require("fsspec")
-        from fsspec.core import url_to_fs
-
-        try:
-            fs, root = url_to_fs(url, **dict(storage_options or {}))
-        except (ImportError, ValueError) as exc:
-            raise ArtifactError(f"cannot open artifact registry {url!r}: {exc}") from exc
+        fs, root = open_url(url, storage_options, "opening the artifact registry")
         self.fs: Any = fs
         self.root: str = root.rstrip("/") or "/"
         self.local: bool = "file" in _protocols(fs)

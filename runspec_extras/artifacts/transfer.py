@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ArtifactError
-from .store import Store
+from .store import Store, open_url
 
 __all__ = ["Source", "copy_into"]
 
@@ -33,9 +33,7 @@ class Source:
     @classmethod
     def open(cls, url: str) -> Source:
         """List ``url``; a missing or empty source is an :class:`ArtifactError`."""
-        from fsspec.core import url_to_fs
-
-        fs, path = url_to_fs(url)
+        fs, path = open_url(url, None, "reading the source")
         local = "file" in ((fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol)
         shown = path if local else str(fs.unstrip_protocol(path))
         if local:

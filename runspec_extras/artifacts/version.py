@@ -90,6 +90,19 @@ class Version:
             files=MappingProxyType(dict(data.get("files") or {})),
         )
 
+    def to_record(self) -> dict[str, Any]:
+        """Everything, as JSON data that :meth:`from_record` reads back."""
+        return {
+            **self.to_dict(files=True),
+            "version": self.version,
+            "inputs": [item.to_dict() for item in self.inputs],
+        }
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> Version:
+        """Rebuild a version saved with :meth:`to_record`."""
+        return cls.from_manifest(data, str(data["root"]), str(data["path"]))
+
     def to_dict(self, *, files: bool = False) -> dict[str, Any]:
         """A JSON-ready description (what ``--json`` prints); ``files`` adds the file list."""
         data: dict[str, Any] = {
