@@ -512,11 +512,32 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+# artifacts ------------------------------------------------------------------
+
+
+def _add_artifacts(sub: Any) -> None:
+    summary = "Versioned artifacts: list, show, publish, get, alias, lineage (artifacts extra)."
+    # no -h here: 'runspec artifacts --help' is answered by the extra's own parser
+    parser = sub.add_parser("artifacts", help=summary, description=summary, add_help=False)
+    parser.add_argument("words", nargs="*", metavar="COMMAND ...")
+    parser.set_defaults(handler=lambda args: _cmd_artifacts(args.words))
+
+
+def _cmd_artifacts(words: list[str]) -> int:
+    """Hand ``runspec artifacts WORDS`` to the extra, which parses its own command line."""
+    from .._extras import calling_extra, import_extra
+
+    module = import_extra("runspec_extras.artifacts.cli", "artifacts", "runspec artifacts")
+    with calling_extra():
+        code: int = module.main(words)
+    return code
+
+
 # main -----------------------------------------------------------------------
 
 _COMMANDS = (
     _add_show, _add_check, _add_list, _add_env, _add_config, _add_run, _add_pipe,
-    _add_sbatch, _add_submit, _add_status, _add_cancel,
+    _add_sbatch, _add_submit, _add_status, _add_cancel, _add_artifacts,
 )  # fmt: skip
 
 
@@ -553,6 +574,8 @@ def _split_script_args(words: list[str], command: str | None) -> tuple[list[str]
 def _dispatch(argv: Sequence[str] | None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     command = next((word for word in words if not word.startswith("-")), None)
+    if command == "artifacts":
+        return _cmd_artifacts(words[words.index(command) + 1 :])
     parser = build_parser(command)
     words, script_args = _split_script_args(words, command)
     args, extra = parser.parse_known_args(words)
