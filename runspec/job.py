@@ -259,6 +259,7 @@ def _document(
     merged = RunEnv.merge(spec, profile, own.get("env") or {})
     run = _namespace(spec, envfile, profile, path, job_name(spec), merged.values)
     document = {**data, "run": deep_merge({k: v for k, v in own.items() if k != "env"}, run)}
+    _add_artifacts_section(document, envfile)
     parsed = tuple(Override.parse(text) for text in overrides)
     document = apply_overrides(document, parsed, open_prefixes=(("run", "env"),))
     _require(document, "run", dict)
@@ -267,6 +268,15 @@ def _document(
     runenv = merged.overridden(document["run"]["env"], parsed)
     document["run"]["env"] = dict(runenv.values)
     return document, runenv, parsed
+
+
+def _add_artifacts_section(document: dict[str, Any], envfile: EnvFile | None) -> None:
+    """env.toml's ``[artifacts]`` as the top-level ``artifacts`` key, as the cookbook's
+    tooling does (the recipe finds its registry there); the config file's own keys win."""
+    section = envfile.section("artifacts") if envfile else {}
+    own = document.get("artifacts")
+    if section and (own is None or isinstance(own, Mapping)):
+        document["artifacts"] = deep_merge(dict(section), own or {})
 
 
 def _own_run(data: Mapping[str, Any], path: Path) -> Mapping[str, Any]:

@@ -235,6 +235,10 @@ def _add_config(sub: Any) -> None:
         "--explain", action="store_true",
         help="print the job's run.env, each key with where it came from",
     )  # fmt: skip
+    parser.add_argument(
+        "--resolve-artifacts", action="store_true",
+        help="show ${art:...} references resolved in the registry (the artifacts extra)",
+    )  # fmt: skip
     _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_config)
 
@@ -261,11 +265,22 @@ def _cmd_config(args: argparse.Namespace) -> int:
     from ..report import render_tree
 
     job = _assemble(args, args.profile, create=False)
-    shown = job.config if args.show_secrets else masked_tree(job.config)
+    config = _resolve_artifacts(job.config) if args.resolve_artifacts else job.config
+    shown = config if args.show_secrets else masked_tree(config)
     if args.explain:
         return _explain(job, shown["run"]["env"], args.json)
     print(config_text(shown) if args.json else render_tree(shown), end="")
     return 0
+
+
+def _resolve_artifacts(config: Any) -> Any:
+    from .._extras import calling_extra, import_extra
+
+    module = import_extra(
+        "runspec_extras.artifacts.resolvers", "artifacts", "config --resolve-artifacts"
+    )
+    with calling_extra():
+        return module.resolve_in_config(config)
 
 
 def _explain(job: Any, env: Any, as_json: bool) -> int:

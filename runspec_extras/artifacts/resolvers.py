@@ -14,13 +14,16 @@ Importing this module imports nothing outside the standard library.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from .._optional import importing
 from .errors import ArtifactError
 
-__all__ = ["BUILTIN_FIELDS", "register", "resolve_art"]
+__all__ = ["BUILTIN_FIELDS", "register", "resolve_art", "resolve_in_config"]
+
+_REFERENCE = re.compile(r"\$\{art:([^,{}]+)(?:,([^{}]+))?\}")
 
 BUILTIN_FIELDS = ("path", "version", "name", "ref", "created_at")
 
@@ -91,3 +94,35 @@ def resolve_art(
         raise ArtifactError(
             f"{where}: {version.ref} has no field {field!r} (fields: {fields}; metadata: {meta})"
         ) from None
+
+
+def resolve_in_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` with every ``${art:...}`` replaced by its value.
+
+    This is what ``runspec config --resolve-artifacts`` prints. A string that is one
+    reference gets the value as it is (a number stays a number); a reference inside
+    a longer string is replaced by its text.
+    """
+    run = config.get("run") if isinstance(config.get("run"), Mapping) else {}
+    assert isinstance(run, Mapping)
+    references = {str(key): value for key, value in run.items() if isinstance(value, str)}
+    section = config.get("artifacts") if isinstance(config.get("artifacts"), Mapping) else None
+
+    def value(match: re.Match[str]) -> Any:
+        name, field = match.group(1).strip(), (match.group(2) or "path").strip()
+        return resolve_art(name, field, references, section)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            return {key: walk(item) for key, item in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if isinstance(node, str):
+            whole = _REFERENCE.fullmatch(node)
+            if whole:
+                return value(whole)
+            return _REFERENCE.sub(lambda match: str(value(match)), node)
+        return node
+
+    resolved: dict[str, Any] = walk(config)
+    return resolved

@@ -4,7 +4,8 @@ The first that names a root wins:
 
 1. ``$RUNSPEC_ARTIFACTS_ROOT``;
 2. the job config's top-level ``artifacts:`` section (a job gets env.toml's
-   ``[artifacts]`` there, so it finds the registry wherever it runs);
+   ``[artifacts]`` there, so it finds the registry wherever it runs): the one given,
+   else the one of the file ``$RUNSPEC_CONFIG`` (set by runspec in its jobs);
 3. the ``[artifacts]`` section of the env.toml runspec finds
    (:func:`runspec.profiles.find_env_file`).
 
@@ -67,6 +68,8 @@ class Settings:
     ) -> Settings:
         """The settings in force for this process (see the module's docstring)."""
         env = os.environ if environ is None else environ
+        if config_section is None and env.get("RUNSPEC_CONFIG"):
+            config_section = _job_config_section(Path(env["RUNSPEC_CONFIG"]))
         from_file = _env_file_settings(env_file, env)
         from_config = (
             cls.from_section(config_section, "the job config's artifacts section", None)
@@ -100,3 +103,15 @@ def _env_file_settings(explicit: str | None, env: Mapping[str, str]) -> Settings
     line = line or envfile.line_of(("artifacts", "manifest", "root"))
     origin = f"{path}:{line}" if line else str(path)
     return Settings.from_section(section, origin, path.parent)
+
+
+def _job_config_section(path: Path) -> Mapping[str, Any] | None:
+    """The ``artifacts`` section of the job config file at ``path`` (JSON or YAML)."""
+    from runspec.config import load_config
+    from runspec.errors import RunspecError
+
+    try:
+        section = load_config(path, "yaml").get("artifacts")
+    except (RunspecError, OSError):
+        return None  # the job config is the recipe's business; env.toml still applies
+    return section if isinstance(section, Mapping) else None
