@@ -19,6 +19,7 @@ from ..auto_mount import local_notes
 from ..errors import PipelineError
 from ..job import Job
 from ..launch import program, torchrun_argv
+from ..tracking import wandb_variables
 from .pipeline.steps import Step
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ def _environment(job: Job) -> dict[str, str]:
     if job.dir is not None:
         env["RUNSPEC_JOB_DIR"] = str(job.dir)
         env["RUNSPEC_CONFIG"] = str(job.config_file)
+    env.update(wandb_variables(job.config["run"].get("wandb")))
     recipe_env = job.resolve(dict(job.spec.env))
     for values in (recipe_env, job.env.get("env_vars") or {}):
         env.update({str(key): env_text(value) for key, value in values.items()})

@@ -28,6 +28,7 @@ from .._environ import ENV_NAME, env_text
 from .._masking import MASK, secret_value, shown
 from ..errors import SlurmError
 from ..runenv import partition_for
+from ..tracking import wandb_variables
 
 if TYPE_CHECKING:
     from ..job import Job
@@ -329,7 +330,8 @@ def _env_value(value: object, key: str) -> str:
 
 def _variables(job: Job) -> list[tuple[str, str, str]]:
     """(name, value, key) of the recipe's env (``${run.*}`` resolved), then the profile's."""
-    found = []
+    wandb = wandb_variables(job.config["run"].get("wandb"))
+    found: list[tuple[str, Any, str]] = [(name, value, "wandb") for name, value in wandb.items()]
     for name, raw in job.spec.env.items():
         value = job.resolve(raw) if isinstance(raw, str) else raw
         found.append((name, value, f"tool.runspec.env.{name}"))
