@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Result
+from tests.support import REPO, Result
 
 
 @pytest.fixture
@@ -142,3 +142,29 @@ def test_publish_on_s3(cli: Cli, s3_env: dict[str, str], tmp_path: Path, monkeyp
     assert done.code == 0, done.err
     assert done.out.startswith(f"published data:v1: 1 file, 3 bytes, at {root}/data/files/")
     assert json.loads(cli("artifacts", "show", "--root", root, "data", "--json").out)["size"] == 3
+
+
+MISSING = [
+    ("fsspec", ["fsspec"], "s3://bucket/x", "runspec: error: opening the artifact registry needs fsspec, which is not installed: pip install 'runspec[artifacts]'\n"),
+    ("s3fs", ["s3fs"], "s3://bucket/x", "runspec: error: opening the artifact registry 's3://bucket/x' needs s3fs, which is not installed: pip install 'runspec[artifacts]'\n"),
+]
+
+
+@pytest.mark.parametrize(("hidden", "root", "message"), [c[1:] for c in MISSING], ids=[c[0] for c in MISSING])
+def test_a_missing_package_is_named(tmp_path: Path, hidden: list[str], root: str, message: str) -> None:
+    from tests.test_extras_missing import hiding, python
+
+    done = python(hiding(*hidden), "artifacts", "list", "--root", root, pythonpath=[REPO], cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", message)
+
+
+def test_a_core_without_runspec_extras_names_the_extra(tmp_path: Path) -> None:
+    from tests.test_extras_missing import CLI, _copy, python
+
+    site = _copy(tmp_path, "runspec")
+    done = python(CLI, "artifacts", "list", pythonpath=[site], cwd=tmp_path, site=False)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "runspec: error: runspec artifacts needs runspec_extras, which is not installed: "
+        "pip install 'runspec[artifacts]'\n"
+    )
