@@ -62,6 +62,11 @@ class Store:
 
     def children(self, path: str) -> list[str]:
         """The names directly under folder ``path`` (none when it does not exist)."""
+        if self.local:  # fsspec would stat every entry; resolving latest needs only names
+            try:
+                return os.listdir(path)
+            except (FileNotFoundError, NotADirectoryError):
+                return []
         self.fs.invalidate_cache(path)
         try:
             entries = self.fs.ls(path, detail=False)

@@ -1,7 +1,7 @@
 """Listing a published source and copying its files into a registry.
 
 A source is a local path or an fsspec URL, a single file or a folder. Local to local
-copies use :func:`shutil.copyfile` (the kernel's fast copy); copies to or from other
+copies use ``copy_file_range`` as ``cp`` does (the kernel's fast copy); copies to or from other
 stores go through fsspec's batched ``put``/``get``/``copy``, which run concurrently on S3.
 """
 
@@ -90,7 +90,7 @@ def copy_into(source: Source, store: Store, destination: str) -> None:
     if source.local and store.local:
         for src, dst in zip(sources, targets, strict=True):
             os.makedirs(os.path.dirname(dst), exist_ok=True)
-            shutil.copyfile(src, dst)
+            _copy_local(src, dst)
     elif source.local:
         store.fs.put(sources, targets)
     elif store.local:
@@ -103,6 +103,25 @@ def copy_into(source: Source, store: Store, destination: str) -> None:
         for src, dst in zip(sources, targets, strict=True):
             with source.fs.open(src, "rb") as reader, store.fs.open(dst, "wb") as writer:
                 shutil.copyfileobj(reader, writer, 8 << 20)
+
+
+def _copy_local(source: str, target: str) -> None:
+    """Copy one file as ``cp`` does: ``copy_file_range`` (the kernel copies, or the
+    filesystem shares extents), else :func:`shutil.copyfile`."""
+    with open(source, "rb") as reader, open(target, "wb") as writer:
+        size = os.fstat(reader.fileno()).st_size
+        try:
+            done = 0
+            while done < size:
+                step = os.copy_file_range(reader.fileno(), writer.fileno(), size - done)
+                if step == 0:
+                    break
+                done += step
+            if done == size:
+                return
+        except (AttributeError, OSError):  # old kernel, other filesystems, Python < 3.8
+            pass
+    shutil.copyfile(source, target)
 
 
 def _same_store(one: Any, other: Any) -> bool:
