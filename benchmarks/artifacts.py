@@ -9,7 +9,7 @@
    1,000 versions of one artifact, against the same resolve in a registry holding one
    version, in one process (median of many calls each).
 
-    python benchmarks/artifacts.py [--pairs 5] [--calls 200]
+    python benchmarks/artifacts.py [--pairs 5] [--calls 200] [--only publish|resolve]
 """
 
 from __future__ import annotations
@@ -101,11 +101,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5, help="measured pairs of the 1 GiB copy")
     parser.add_argument("--calls", type=int, default=200, help="resolves timed per case")
+    parser.add_argument("--only", choices=["publish", "resolve"], help="run one of the two")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        publish_against_cp(Path(folder), args.pairs)
-    with tempfile.TemporaryDirectory() as folder:
-        resolve_among_versions(Path(folder), args.calls)
+    if args.only != "resolve":
+        with tempfile.TemporaryDirectory() as folder:
+            publish_against_cp(Path(folder), args.pairs)
+    if args.only != "publish":
+        with tempfile.TemporaryDirectory() as folder:
+            resolve_among_versions(Path(folder), args.calls)
     return 0
 
 
