@@ -397,6 +397,21 @@ def test_help_has_a_working_example(
     assert cli(*argv[1:]).code == 0
 
 
+@pytest.mark.parametrize("columns", ["50", "120", "", "junk", "-4"])
+def test_help_is_as_wide_as_argparse_makes_it(
+    cli: Cli, columns: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Help is sized like argparse's own (``shutil.get_terminal_size``), without shutil."""
+    import shutil
+
+    from runspec.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", columns)
+    width = shutil.get_terminal_size().columns - 2  # what argparse's own formatter uses
+    assert build_parser()._get_formatter()._width == width
+    assert max(len(line) for line in cli("show", "--help").out.splitlines()) <= width
+
+
 def test_top_level_help_lists_the_commands(run_real: Callable[..., Result]) -> None:
     result = run_real("--help")
     assert result.code == 0

@@ -21,13 +21,48 @@ __all__ = ["main"]
 _Handler = Callable[[argparse.Namespace], int]
 
 
+def _help_width() -> int:
+    """The width argparse gives help text: ``$COLUMNS``, else the terminal's, else 80; less 2.
+
+    The same rule as ``shutil.get_terminal_size``, without importing ``shutil``, which
+    brings the compression modules into every start of the command.
+    """
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):  # no stdout, or not a terminal
+            columns = 0
+    return (columns or 80) - 2
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help formatter, sized by :func:`_help_width`."""
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:  # fmt: skip
+        width = _help_width() if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class _RawDescriptionFormatter(argparse.RawDescriptionHelpFormatter, _HelpFormatter):
+    """Descriptions and examples printed as written, sized by :func:`_help_width`."""
+
+
 def _parser(sub: Any, name: str, summary: str, example: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         name,
         help=summary,
         description=summary,
         epilog="example:\n  " + example.replace("\n", "\n  "),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RawDescriptionFormatter,
     )
     return parser
 
@@ -58,12 +93,13 @@ def _add_show(sub: Any) -> None:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from .. import spec
-    from ..report import render_summary
 
     recipe, problems = spec.inspect(args.script)
     if args.json:
         _print_json(recipe.to_dict())
     else:
+        from ..report import render_summary
+
         print(render_summary(recipe), end="")
     for problem in problems:
         print(f"runspec: {problem}", file=sys.stderr)
@@ -478,6 +514,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="runspec",
         description="Read, check and run self-describing recipe scripts.",
         epilog="Run 'runspec COMMAND --help' for a command's options and an example.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
