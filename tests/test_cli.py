@@ -291,13 +291,24 @@ def test_list_warns_about_broken_recipes_and_goes_on(
     cli: Cli, tmp_path: Path, write_recipe: Callable[..., Path]
 ) -> None:
     write_recipe("r/ok.py", '[tool.runspec]\nname = "ok"')
-    broken = write_recipe("r/broken.py", "dependencies = []")
+    broken = write_recipe("r/broken.py", "[tool.runspec]\nname =")
     result = cli("list", "--json", tmp_path / "r")
     assert result.code == 0
     assert [item["name"] for item in json.loads(result.out)] == ["ok"]
-    assert result.err == (
-        f"runspec: warning: {broken}:1: no [tool.runspec] table in the '# /// script' block\n"
-    )
+    assert result.err == f"runspec: warning: {broken}:3: invalid TOML: Invalid value (column 9)\n"
+
+
+def test_list_passes_over_plain_pep723_scripts_in_silence(
+    cli: Cli, tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    """A script block without [tool.runspec] is an ordinary uv script, not a broken recipe."""
+    write_recipe("r/ok.py", '[tool.runspec]\nname = "ok"')
+    write_recipe("r/plain.py", 'dependencies = ["requests"]')
+    write_recipe("r/other-tool.py", "[tool.other]\nx = 1")
+    result = cli("list", tmp_path / "r")
+    assert (result.code, result.err) == (0, "")
+    assert result.out.splitlines()[1].startswith("ok ")
+    assert len(result.out.splitlines()) == 2
 
 
 def test_list_sorts_odd_names(cli: Cli, tmp_path: Path, write_recipe: Callable[..., Path]) -> None:

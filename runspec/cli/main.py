@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import RunspecError
@@ -92,11 +93,11 @@ def _add_show(sub: Any) -> None:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .. import spec
+    from .. import declaration
 
-    recipe, problems = spec.inspect(args.script)
+    recipe, problems = declaration.inspect(args.script)
     if args.json:
-        _print_json(recipe.to_dict())
+        _print_json(recipe)
     else:
         from ..report import render_summary
 
@@ -121,12 +122,12 @@ def _add_check(sub: Any) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .. import script, spec
+    from .. import declaration, discovery
     from ..report import problems_json, render_report
 
     _require_paths(args.paths)
-    files = list(script.find_scripts(args.paths))
-    problems = [problem for path in files for problem in spec.check(path)]
+    files = list(discovery.scripts(args.paths))
+    problems = [problem for path in files for problem in declaration.check(path)]
     if args.json:
         _print_json(problems_json(problems, len(files)))
     else:
@@ -157,20 +158,18 @@ def _add_list(sub: Any) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .. import script, spec
-    from ..report import render_table
+    from .. import discovery
 
     _require_paths(args.dirs)
-    recipes = []
-    for path in script.find_scripts(args.dirs):
-        try:
-            recipes.append(spec.parse(path))
-        except RunspecError as exc:
-            _warn(str(exc))
-    recipes.sort(key=lambda recipe: (str(recipe.name), str(recipe.script_path)))
+    found = discovery.survey(args.dirs)
+    for problem in found.problems:
+        _warn(problem)
+    recipes = [entry.description for entry in found.recipes]
     if args.json:
-        _print_json([recipe.to_dict() for recipe in recipes])
+        _print_json(recipes)
     else:
+        from ..report import render_table
+
         print(render_table(recipes), end="")
     return 0
 
@@ -559,10 +558,30 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     return handler(args)
 
 
+@contextmanager
+def _argparse_words_as_written() -> Iterator[None]:
+    """Let argparse use its own English words without looking each one up in gettext.
+
+    Every lookup imports ``locale`` on first use and tests for a catalogue file per
+    language of the environment: about 30 file-system calls on every start, for
+    catalogues Python does not ship (runspec's own help is English). The names are
+    restored afterwards, so other users of argparse in the process are unaffected.
+    """
+    names = vars(argparse)
+    saved: dict[str, Any] = {name: names[name] for name in ("_", "ngettext") if name in names}
+    names["_"] = lambda message: message
+    names["ngettext"] = lambda singular, plural, count: singular if count == 1 else plural
+    try:
+        yield
+    finally:
+        names.update(saved)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     try:
-        return _dispatch(argv)
+        with _argparse_words_as_written():
+            return _dispatch(argv)
     except RunspecError as exc:
         print(f"runspec: error: {exc}", file=sys.stderr)
         return 1
