@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .errors import (
     ConfigError,
+    ExtraImportError,
     MissingExtraError,
     OverrideError,
     PipelineError,
@@ -35,6 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
+    "ExtraImportError",
     "MissingExtraError",
     "OverrideError",
     "PipelineError",

@@ -2,8 +2,8 @@
 
 ``json`` configs are read by the core with no dependencies. ``yaml`` and
 ``omegaconf`` configs are read by ``runspec_extras.omegaconf_config`` (the
-``omegaconf`` extra); while it is missing, loading fails with an error that
-names the extra to install.
+``omegaconf`` extra), imported only then; see :mod:`runspec._extras` for the
+errors when it is missing or broken.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, MissingExtraError
+from .errors import ConfigError
 from .spec import Runspec
 
 __all__ = ["SUFFIXES", "available_configs", "find_config", "load_config"]
@@ -92,13 +92,11 @@ def _load_json(path: Path) -> dict[str, Any]:
 
 
 def _load_with_extra(path: Path, format: str) -> dict[str, Any]:
-    import importlib
+    from ._extras import calling_extra, import_extra
 
-    try:
-        # The extras are a separate, optional package: imported by name, never vendored.
-        module = importlib.import_module("runspec_extras.omegaconf_config")
-    except ImportError:
-        message = f"{format} configs need the omegaconf extra: pip install 'runspec[omegaconf]'"
-        raise MissingExtraError(message, path=path) from None
-    data: dict[str, Any] = module.load_config(path)
+    module = import_extra(
+        "runspec_extras.omegaconf_config", "omegaconf", f"reading {format} configs", path
+    )
+    with calling_extra(path):
+        data: dict[str, Any] = module.load_config(path, format)
     return data

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._environ import ENV_NAME
+from ._masking import shown
 from ._toml import key_lines, line_of
 from .errors import Problem, RunspecError, SpecError
 from .script import Block, read_metadata
@@ -155,6 +156,10 @@ _KEYS: dict[tuple[str, ...], dict[str, type]] = {
 }  # fmt: skip
 
 
+_GPU_PLACEHOLDER = (("resources", "gpus_per_node"), "gpu")
+"""A spelling found in real recipes: a word where the GPU count belongs."""
+
+
 class _Checker:
     """Collects every problem of one script block."""
 
@@ -199,6 +204,9 @@ class _Checker:
                 close = difflib.get_close_matches(name, known, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(known)
                 self.report((*keys, name), f"unknown key ({hint})")
+            elif (*keys, name) == _GPU_PLACEHOLDER[0] and value == _GPU_PLACEHOLDER[1]:
+                message = f"{value!r} is not a count; read as unset (the profile or config decides)"
+                self.report((*keys, name), message, "warning")
             elif not _is(value, known[name]):
                 self.report((*keys, name), f"must be {_type_name(known[name])} (got {value!r})")
 
@@ -249,4 +257,5 @@ class _Checker:
             if not ENV_NAME.fullmatch(name):
                 self.report(("env", name), "not a valid environment variable name")
             elif not isinstance(value, str):
-                self.report(("env", name), f"must be a string (got {value!r})")
+                got = shown(value, name)
+                self.report(("env", name), f"must be a string (got {got})")

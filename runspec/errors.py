@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 __all__ = [
     "ConfigError",
+    "ExtraImportError",
     "MissingExtraError",
     "OverrideError",
     "PipelineError",
@@ -90,6 +91,10 @@ class PipelineError(RunspecError):
 
 class MissingExtraError(RunspecError):
     """An optional integration is needed but its package is not installed."""
+
+
+class ExtraImportError(RunspecError):
+    """An installed optional integration fails to import (a bug or a broken dependency)."""
 
 
 class Problem(NamedTuple):

@@ -14,18 +14,21 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from . import template
 from ._files import write_atomic
-from ._masking import has_secrets
+from ._masking import has_secrets, masked_argv
 from ._merge import deep_merge
 from .config import find_config, load_config
 from .errors import ConfigError, PipelineError, ProfileError
+from .interpolation import resolve_job_keys, resolve_job_value
 from .overrides import Override, apply_overrides
 from .profiles import RESERVED, EnvFile, Profile, find_env_file, value_error
+from .runenv import RunEnv, image_of
 from .spec import Runspec
 
 __all__ = [
@@ -39,6 +42,8 @@ __all__ = [
 ]
 
 JobDir = Callable[[Mapping[str, Any]], "Path | None"]
+YAML_FORMATS = ("yaml", "omegaconf")
+"""Recipe config formats whose job config is saved as ``config.yaml``."""
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,16 @@ class Job:
     name: str
     dir: Path | None
     overrides: tuple[Override, ...] = ()
+    env_origins: Mapping[tuple[str, ...], str] = field(default_factory=lambda: _EMPTY)
+    """Where each leaf of ``run.env`` came from (see :class:`runspec.runenv.RunEnv`)."""
+    warnings: tuple[str, ...] = ()
+    """What assembling the job found worth telling the user."""
+    absent: tuple[str, ...] = ()
+    """Optional env.toml sections the env file lacks (``${run.wandb.x}`` is then null)."""
 
     @property
     def env(self) -> Mapping[str, Any]:
-        """The resolved profile (``run.env``), with ``nodes`` and ``gpus_per_node`` filled in."""
+        """The resolved ``run.env``, with ``nodes`` and ``gpus_per_node`` filled in."""
         run: Mapping[str, Any] = self.config["run"]
         env: Mapping[str, Any] = run["env"]
         return env
@@ -65,20 +76,58 @@ class Job:
         """Where the job runs: ``local``, ``slurm``, or an executor of the nemo-run extra."""
         return str(self.env.get("executor", "local"))
 
-    def write_config(self) -> Path:
-        """Write the job config into the job folder (atomically) and return its path."""
+    @property
+    def image(self) -> Any:
+        """The container image: ``run.env``'s ``container_image``/``container``, else the
+        recipe's ``image`` (None: no container)."""
+        recipe: Mapping[str, Any] = self.config["run"].get("recipe", {})
+        return image_of(self.env) or recipe.get("image", self.spec.image)
+
+    @property
+    def config_file(self) -> Path:
+        """The saved job config: ``config.yaml`` for YAML recipes, else ``config.json``."""
         if self.dir is None:
             raise ValueError("this job has no folder")
-        path = self.dir / "config.json"
-        write_atomic(path, config_text(self.config), 0o600 if has_secrets(self.config) else 0o644)
+        yaml = self.spec.config.format in YAML_FORMATS
+        return self.dir / ("config.yaml" if yaml else "config.json")
+
+    def resolve(self, value: Any) -> Any:
+        """``value`` with its ``${run.*}`` references resolved against the job config."""
+        return template.resolve(value, self.config, absent=self.absent)
+
+    def config_document(self, config: Mapping[str, Any] | None = None) -> str:
+        """The job config (or ``config``, e.g. a masked copy) as saved: YAML or JSON text."""
+        data = self.config if config is None else config
+        if self.spec.config.format in YAML_FORMATS:
+            return _yaml_text(data, self.config_path)
+        return config_text(data)
+
+    def write_config(self) -> Path:
+        """Write the job config into the job folder (atomically) and return its path."""
+        path = self.config_file
+        write_atomic(path, self.config_document(), 0o600 if has_secrets(self.config) else 0o644)
         return path
 
 
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})
+
+
 def config_text(config: Mapping[str, Any]) -> str:
-    """The saved form of a job config (what ``runspec config --json`` prints)."""
+    """A job config as JSON text (what ``runspec config --json`` prints)."""
     import json
 
     return json.dumps(config, indent=2, ensure_ascii=False) + "\n"
+
+
+def _yaml_text(config: Mapping[str, Any], path: Path) -> str:
+    from ._extras import calling_extra, import_extra
+
+    module = import_extra(
+        "runspec_extras.omegaconf_config", "omegaconf", "saving a YAML job config", path
+    )
+    with calling_extra(path):
+        text: str = module.dump_config(dict(config))
+    return text
 
 
 def job_name(spec: Runspec) -> str:
@@ -88,13 +137,16 @@ def job_name(spec: Runspec) -> str:
 
 
 def new_job_dir(parent: Path, leaf: str) -> Path:
-    """Create a fresh folder ``parent/leaf`` (``leaf-2``, ... if taken) and return it."""
+    """Create a fresh folder ``parent/leaf`` (``leaf-2``, ... if taken) and return it.
+
+    The folder is private (0700): its config and record may hold secrets.
+    """
     try:
         parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(1, 1000):
             folder = parent / (leaf if attempt == 1 else f"{leaf}-{attempt}")
             try:
-                folder.mkdir()
+                folder.mkdir(mode=0o700)
             except FileExistsError:
                 continue
             return folder
@@ -123,13 +175,14 @@ def select_profile(
 
 
 def _namespace(
-    spec: Runspec, envfile: EnvFile | None, profile: Profile | None, config: Path, name: str
+    spec: Runspec,
+    envfile: EnvFile | None,
+    profile: Profile | None,
+    config: Path,
+    name: str,
+    env: Mapping[str, Any],
 ) -> dict[str, Any]:
-    env = dict(profile.values) if profile else {}
-    env.setdefault("executor", "local")
-    env.setdefault("nodes", spec.resources.nodes)
-    env.setdefault("gpus_per_node", spec.resources.gpus_per_node)
-    run: dict[str, Any] = {"env": env}
+    run: dict[str, Any] = {"env": dict(env)}
     for section in RESERVED:
         run[section] = dict(envfile.section(section)) if envfile else {}
     run["recipe"] = {
@@ -158,34 +211,69 @@ def assemble(
     profile: Profile | None = None,
     overrides: Sequence[str] = (),
     job_dir: JobDir | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Job:
     """Build the job config for ``spec``: config file, ``run`` section, overrides, templates.
 
     ``job_dir`` is called with the resolved ``run.env`` to create the job folder
     (its path is then available as ``${run.job.dir}``); without it the job has none.
+    ``environ`` (default: os.environ) resolves ``${oc.env:...}`` in the values runspec
+    builds the job from (see :mod:`runspec.interpolation`).
     """
     path = find_config(spec, config)
     data = load_config(path, spec.config.format)
-    _require(data, "run", dict, path=path, missing_ok=True)
+    own = _own_run(data, path)
+    merged = RunEnv.merge(spec, profile, own.get("env") or {})
     name = job_name(spec)
-    run = _namespace(spec, envfile, profile, path, name)
-    document = {**data, "run": deep_merge(data.get("run", {}), run)}
+    run = _namespace(spec, envfile, profile, path, name, merged.values)
+    document = {**data, "run": deep_merge({k: v for k, v in own.items() if k != "env"}, run)}
     parsed = [Override.parse(text) for text in overrides]
     document = apply_overrides(document, parsed, open_prefixes=(("run", "env"),))
     _require(document, "run", dict)
     for part in ("env", "job"):
         _require(document["run"], part, dict, prefix="run.")
-    env = template.resolve(document["run"]["env"], document)
+    runenv = merged.overridden(document["run"]["env"], parsed)
+    document["run"]["env"] = dict(runenv.values)
+    absent = tuple(s for s in RESERVED if envfile is None or s not in envfile.data)
+    warnings: list[str] = []
+    env = template.resolve(document["run"]["env"], document, absent=absent, warnings=warnings)
+    env = resolve_job_keys(env, environ)
     _check_env(env)
     folder = job_dir(env) if job_dir else None
     document["run"]["env"] = env
     document["run"]["job"]["dir"] = str(folder) if folder else None
     try:
-        resolved: dict[str, Any] = template.resolve(document, document)
+        resolved: dict[str, Any] = template.resolve(
+            document, document, absent=absent, warnings=warnings
+        )
+        _resolve_recipe_keys(resolved, environ)
     except BaseException:
         discard_dir(folder)
         raise
-    return Job(spec, profile, path, resolved, name, folder, tuple(parsed))
+    origins = MappingProxyType(dict(runenv.origins))
+    return Job(
+        spec, profile, path, resolved, name, folder, tuple(parsed),
+        env_origins=origins, warnings=tuple(warnings), absent=absent,
+    )  # fmt: skip
+
+
+def _own_run(data: Mapping[str, Any], path: Path) -> Mapping[str, Any]:
+    """The config file's own ``run`` section (empty when it has none)."""
+    _require(data, "run", dict, path=path, missing_ok=True)
+    own: Mapping[str, Any] = data.get("run") or {}
+    if own.get("env") is not None:
+        _require(own, "env", dict, prefix="run.", path=path)
+    return own
+
+
+def _resolve_recipe_keys(document: dict[str, Any], environ: Mapping[str, str] | None) -> None:
+    """Resolve ``${oc.env:...}`` in the recipe's image and working folder (``run.recipe``)."""
+    recipe = document["run"].get("recipe")
+    if not isinstance(recipe, dict):
+        return
+    for key in ("image", "workdir"):
+        if isinstance(recipe.get(key), str):
+            recipe[key] = resolve_job_value(recipe[key], f"run.recipe.{key}", environ)
 
 
 def discard_dir(folder: Path | None) -> None:
@@ -238,7 +326,10 @@ def _git(folder: Path, *args: str) -> str | None:
 
 
 def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any) -> Path:
-    """Write ``runspec.json`` into the job folder: how the job came to be, for reproducing it."""
+    """Write ``runspec.json`` into the job folder: how the job came to be, for reproducing it.
+
+    Secrets in ``argv`` are masked; the record is private (0600) when the job holds any.
+    """
     import json
 
     if job.dir is None:
@@ -246,8 +337,9 @@ def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any
     folder = job.spec.script_path.parent
     commit = _git(folder, "rev-parse", "HEAD")
     status = _git(folder, "status", "--porcelain") if commit else None
+    shown_argv = masked_argv(argv)
     record = {
-        "argv": list(argv),
+        "argv": shown_argv,
         "profile": job.profile.name if job.profile else None,
         "executor": job.executor,
         "job_id": job_id,
@@ -259,5 +351,7 @@ def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any
         **extra,
     }
     path = job.dir / "runspec.json"
-    write_atomic(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    private = shown_argv != list(argv) or has_secrets(job.config) or has_secrets(job.spec.env)
+    text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    write_atomic(path, text, 0o600 if private else 0o644)
     return path

@@ -51,7 +51,10 @@ def program(
 def _argument(value: object, spec: Runspec) -> str:
     """One word of the command; a table or list cannot be one."""
     if isinstance(value, (dict, list, tuple)):
-        message = f"a {type(value).__name__} cannot be a command argument (got {value!r})"
+        from ._masking import masked_tree
+
+        got = masked_tree(value)
+        message = f"a {type(value).__name__} cannot be a command argument (got {got!r})"
         raise SpecError(message, path=spec.script_path, key="tool.runspec.run.cmd")
     return env_text(value)
 

@@ -73,7 +73,9 @@ def _is_utf8(value: Any) -> bool:
 
 
 def _invalid(text: str, reason: str) -> OverrideError:
-    return OverrideError(f"invalid override {text!r}: {reason}")
+    from ._masking import masked_argv
+
+    return OverrideError(f"invalid override {masked_argv([text])[0]!r}: {reason}")
 
 
 def _no_constants(name: str) -> Any:

@@ -17,21 +17,26 @@ from types import MappingProxyType
 from typing import Any
 
 from ._environ import ENV_NAME
+from ._masking import masked_tree
 from ._merge import deep_merge
 from ._toml import BARE_KEY, TOMLDecodeError, key_lines, loads
 from .errors import Problem, ProfileError
 
 __all__ = [
+    "ALIASES",
     "KNOWN_KEYS",
     "RESERVED",
     "EnvFile",
     "Profile",
+    "canonical",
     "check_env_file",
     "find_env_file",
     "listing_json",
     "profile_json",
     "render_listing",
     "render_profile",
+    "toml_key",
+    "toml_value",
     "value_error",
 ]
 
@@ -55,8 +60,17 @@ KNOWN_KEYS: Mapping[str, str] = MappingProxyType(
         "constraint": "str",
         "exclusive": "bool",
         "container_image": "str",
+        "container": "str",
         "mounts": "list of str",
         "container_workdir": "str",
+        "workdir": "str",
+        "run_partition": "str",
+        "batch_partition": "str",
+        "nproc_per_node": "int >= 1",
+        "startup_commands": "list of str",
+        "tunnel": "'local' or 'ssh'",
+        "host": "str",
+        "user": "str",
         "env_vars": _ENV_VARS,
         "job_dir": "str",
         "remote_job_dir": "str",
@@ -68,6 +82,15 @@ KNOWN_KEYS: Mapping[str, str] = MappingProxyType(
     }
 )
 """The profile keys runspec reads, each with the type its value must have."""
+
+
+ALIASES: Mapping[str, str] = MappingProxyType({"container": "container_image"})
+"""Other names of a key, from the cookbook's env.toml dialect: the two are one key."""
+
+
+def canonical(key: str) -> str:
+    """The name runspec uses for ``key`` (``container`` is ``container_image``)."""
+    return ALIASES.get(key, key)
 
 
 def _is_int(value: Any, low: int | None = None) -> bool:
@@ -96,6 +119,7 @@ _CHECKS: Mapping[str, Callable[[Any], bool]] = {
     "table": lambda value: isinstance(value, Mapping),
     _ENV_VARS: lambda value: isinstance(value, Mapping),
     "'snapshot' or 'live'": lambda value: value in ("snapshot", "live"),
+    "'local' or 'ssh'": lambda value: value in ("local", "ssh"),
 }
 
 
@@ -105,7 +129,7 @@ def value_error(key: str, value: Any) -> str | None:
     kind = KNOWN_KEYS.get(key)
     if kind is None or _CHECKS[kind](value):
         return None
-    return f"must be {kind} (got {_show(value)})"
+    return f"must be {kind} (got {_show(masked_tree({key: value})[key])})"
 
 
 # --- finding the file -------------------------------------------------------------
@@ -193,6 +217,16 @@ def _toml_value(value: Any) -> str:
     return _toml_string(str(value))
 
 
+def toml_value(value: Any) -> str:
+    """A value as TOML text (inline tables and arrays for nested values)."""
+    return _toml_value(value)
+
+
+def toml_key(key_path: Sequence[str]) -> str:
+    """A key path as a dotted TOML key (parts quoted where they must be)."""
+    return ".".join(_toml_key(part) for part in key_path)
+
+
 def _show(value: Any) -> str:
     """A value as error messages quote it: ``'x'``, ``3``, ``true``, ``["a", 1]``."""
     return repr(value) if isinstance(value, str) else _toml_value(value)
@@ -248,7 +282,11 @@ class Profile:
         """Merge ``(name, own table)`` pairs given child first, root ancestor last."""
         values: dict[str, Any] = {}
         for _, table in reversed(chain):
-            values = deep_merge(values, {k: v for k, v in table.items() if k != "extends"})
+            own = {k: v for k, v in table.items() if k != "extends"}
+            spelled = {canonical(key): key for key in own}
+            for key in [k for k in values if spelled.get(canonical(k), k) != k]:
+                del values[key]  # the child writes the same key by its other name
+            values = deep_merge(values, own)
 
         def origin(key_path: tuple[str, ...]) -> str:
             return next(name for name, table in chain if _holds(table, key_path))
@@ -404,7 +442,8 @@ class EnvFile:
             if not ENV_NAME.fullmatch(var):
                 message = "not a valid environment variable name"
             elif not _is_env_value(item):
-                message = f"must be str, int, float or bool (got {_show(item)})"
+                got = _show(masked_tree({var: item})[var])
+                message = f"must be str, int, float or bool (got {got})"
             elif isinstance(item, str) and "\0" in item:
                 message = "must not contain a NUL character"
             else:

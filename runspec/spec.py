@@ -85,6 +85,12 @@ class RunspecResources:
         """Build from the TOML table, keeping values as written."""
         return cls(table.get("nodes", 1), table.get("gpus_per_node", 8))
 
+    @property
+    def gpus(self) -> int | None:
+        """``gpus_per_node`` as a count; None for a placeholder such as ``"gpu"`` (unset)."""
+        value = self.gpus_per_node
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
 
 @dataclass(frozen=True)
 class Runspec:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from ._merge import copy_tree
@@ -54,7 +54,13 @@ def references(text: str) -> tuple[str, ...]:
     )
 
 
-def resolve(value: Any, namespace: Mapping[str, Any]) -> Any:
+def resolve(
+    value: Any,
+    namespace: Mapping[str, Any],
+    *,
+    absent: Collection[str] = (),
+    warnings: list[str] | None = None,
+) -> Any:
     """Return ``value`` with every ``${run.*}`` reference replaced from ``namespace``.
 
     ``value`` may be a string or any structure of mappings, lists and tuples (a new
@@ -64,8 +70,13 @@ def resolve(value: Any, namespace: Mapping[str, Any]) -> Any:
     resolved too. Raises :class:`TemplateError` for an unknown path, a path through a
     scalar, a table or list embedded in a longer string, a malformed reference or a
     cycle.
+
+    ``absent`` names optional env.toml sections the file does not have (``wandb``,
+    ...): a reference into ``run.<section>`` that finds nothing there is None, and
+    a warning naming the reference and the section to add goes to ``warnings``
+    (once per reference).
     """
-    resolver = _Resolver(namespace)
+    resolver = _Resolver(namespace, absent, warnings)
     try:
         return resolver.expand(value, None)
     except RecursionError as error:
@@ -83,8 +94,15 @@ def _kind(value: Any) -> str:
 class _Resolver:
     """One resolution: remembers resolved paths, and the paths being resolved (cycles)."""
 
-    def __init__(self, namespace: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        namespace: Mapping[str, Any],
+        absent: Collection[str] = (),
+        warnings: list[str] | None = None,
+    ) -> None:
         self.namespace = namespace
+        self.absent = frozenset(absent)
+        self.warnings = warnings if warnings is not None else []
         self.done: dict[tuple[str, ...], Any] = {}
         self.active: dict[tuple[str, ...], None] = {}  # an ordered set: the current chain
 
@@ -118,12 +136,35 @@ class _Resolver:
         """The resolved value at ``path``."""
         if path in self.done:
             return self.done[path]
+        if self.is_absent(path):
+            return None
         self.enter(path)
         try:
             raw = self.walk(path)
         finally:
             del self.active[path]
         return self.located(path, raw)
+
+    def is_absent(self, path: tuple[str, ...]) -> bool:
+        """Whether ``path`` points into an optional section the env file does not have;
+        warns once per reference when it does."""
+        if len(path) < 3 or path[0] != "run" or path[1] not in self.absent:
+            return False
+        node: Any = self.namespace
+        for part in path:
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            node = node[part]
+        else:
+            return False
+        reference = "${" + ".".join(path) + "}"
+        message = (
+            f"{reference} is null: env.toml has no [{path[1]}] section"
+            f" (add [{path[1]}] with {path[2]} = ... to set it)"
+        )
+        if message not in self.warnings:
+            self.warnings.append(message)
+        return True
 
     def enter(self, path: tuple[str, ...]) -> None:
         if path in self.active:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from runspec import ConfigError, MissingExtraError, OverrideError, TemplateError, parse
+from runspec import ConfigError, OverrideError, TemplateError, parse
 from runspec.job import assemble, config_text, job_name
 from runspec.profiles import EnvFile
+from tests.support import require_module
 
 RECIPE = """\
 # /// script
@@ -215,27 +216,19 @@ def test_assembly_errors(tmp_path, config, overrides, error, message):
     assert str(caught.value) == message.format(config=tmp_path / "config" / "default.json")
 
 
-def test_yaml_config_without_the_extra_names_it(tmp_path, monkeypatch):
-    script = _recipe(tmp_path, "a: 1\n", fmt="yaml")
-    monkeypatch.setitem(__import__("sys").modules, "runspec_extras.omegaconf_config", None)
-    with pytest.raises(MissingExtraError) as caught:
-        assemble(parse(script))
-    assert str(caught.value) == (
-        f"{tmp_path / 'config' / 'default.yaml'}: yaml configs need the omegaconf extra: "
-        "pip install 'runspec[omegaconf]'"
-    )
+def test_yaml_config_of_a_yaml_recipe(tmp_path):
+    require_module("yaml")
+    script = _recipe(tmp_path, "a: 1\nwhen: 2024-05-01\n", fmt="yaml")
+    job = assemble(parse(script))
+    assert (job.config["a"], job.config["when"]) == (1, "2024-05-01")
 
 
-def test_yaml_file_for_a_json_recipe_names_the_extra(tmp_path, monkeypatch):
+def test_yaml_file_for_a_json_recipe_is_read_as_plain_yaml(tmp_path):
+    require_module("yaml")
     script = _recipe(tmp_path, {})
-    (tmp_path / "other.yaml").write_text("a: 1\n")
-    monkeypatch.setitem(__import__("sys").modules, "runspec_extras.omegaconf_config", None)
-    with pytest.raises(MissingExtraError) as caught:
-        assemble(parse(script), config=str(tmp_path / "other.yaml"))
-    assert str(caught.value) == (
-        f"{tmp_path / 'other.yaml'}: yaml configs need the omegaconf extra: "
-        "pip install 'runspec[omegaconf]'"
-    )
+    (tmp_path / "other.yaml").write_text("a: 1e-4\nb: 1.0e-4\n")
+    job = assemble(parse(script), config=str(tmp_path / "other.yaml"))
+    assert (job.config["a"], job.config["b"]) == ("1e-4", 0.0001)
 
 
 def test_unknown_config_lists_the_available_ones(tmp_path):

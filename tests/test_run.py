@@ -233,7 +233,7 @@ def test_torchrun_locally_runs_every_rank(runspec, recipes, tmp_path):
         cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "runspec: torchrun with 2 process(es) (from the profile or an override)" in done.stderr
+    assert "runspec: torchrun with 2 process(es) (gpus_per_node from the command line)" in done.stderr
     ranks = sorted(json.loads(p.read_text())["rank"] for p in out.iterdir())
     assert ranks == [0, 1]
     assert {json.loads(p.read_text())["sum"] for p in out.iterdir()} == {3.0}
@@ -268,13 +268,13 @@ def test_commands_that_act_refuse_a_recipe_with_check_errors(runspec, tmp_path, 
     script = tmp_path / "bad.py"
     script.write_text(
         '# /// script\n# [tool.runspec]\n# name = "bad"\n# [tool.runspec.resources]\n'
-        '# gpus_per_node = "gpu"\n# nodes = 0\n# ///\n'
+        '# gpus_per_node = "lots"\n# nodes = 0\n# ///\n'
     )
     done = runspec(*command, str(script), cwd=tmp_path)
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == (
         f"runspec: error: {script}:5: tool.runspec.resources.gpus_per_node: "
-        "must be an integer (got 'gpu') (and 1 more; see 'runspec check')\n"
+        "must be an integer (got 'lots') (and 1 more; see 'runspec check')\n"
     )
     assert not (tmp_path / ".runspec").exists()
 

@@ -75,6 +75,13 @@ def _print_json(data: object) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def _add_show_secrets(parser: argparse.ArgumentParser, what: str = "") -> None:
+    parser.add_argument(
+        "--show-secrets", action="store_true",
+        help=f"print secret values in clear{what} (masked as ******** otherwise)",
+    )  # fmt: skip
+
+
 def _warn(message: str) -> None:
     print(f"runspec: warning: {message}", file=sys.stderr)
 
@@ -89,6 +96,7 @@ def _add_show(sub: Any) -> None:
     )  # fmt: skip
     parser.add_argument("script", help="recipe script with a '# /// script' block")
     parser.add_argument("--json", action="store_true", help="print the parse as JSON")
+    _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_show)
 
 
@@ -96,6 +104,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from .. import declaration
 
     recipe, problems = declaration.inspect(args.script)
+    if not args.show_secrets:
+        from .._masking import masked_tree
+
+        recipe["env"] = masked_tree(recipe["env"])
     if args.json:
         _print_json(recipe)
     else:
@@ -190,6 +202,7 @@ def _add_env(sub: Any) -> None:
     parser.add_argument(
         "--check", action="store_true", help="check every profile; warn on unknown keys"
     )
+    _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_env)
 
 
@@ -215,6 +228,13 @@ def _cmd_env(args: argparse.Namespace) -> int:
             print(profiles.render_listing(envfile), end="")
         return 0
     profile = envfile.resolve(args.name)
+    if not args.show_secrets:
+        from dataclasses import replace
+        from types import MappingProxyType
+
+        from .._masking import masked_tree
+
+        profile = replace(profile, values=MappingProxyType(masked_tree(profile.values)))
     if args.json:
         _print_json(profiles.profile_json(profile))
     else:
@@ -243,7 +263,12 @@ def _add_config(sub: Any) -> None:
         "runspec config examples/hello/train.py -c tiny train.steps=50 --json",
     )  # fmt: skip
     _add_job_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print exactly what is saved")
+    parser.add_argument("--json", action="store_true", help="print the job config as JSON")
+    parser.add_argument(
+        "--explain", action="store_true",
+        help="print the job's run.env, each key with where it came from",
+    )  # fmt: skip
+    _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_config)
 
 
@@ -254,10 +279,13 @@ def _assemble(args: argparse.Namespace, profile_name: str | None, create: bool) 
 
     recipe = spec.load(args.script)
     envfile, profile = jobs.select_profile(profile_name, args.env_file)
-    return jobs.assemble(
+    job = jobs.assemble(
         recipe, config=args.config, envfile=envfile, profile=profile,
         overrides=args.overrides, job_dir=job_dir_for(jobs.job_name(recipe), create=create),
     )  # fmt: skip
+    for warning in job.warnings:
+        _warn(warning)
+    return job
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
@@ -266,8 +294,23 @@ def _cmd_config(args: argparse.Namespace) -> int:
     from ..report import render_tree
 
     job = _assemble(args, args.profile, create=False)
-    shown = masked_tree(job.config)
+    shown = job.config if args.show_secrets else masked_tree(job.config)
+    if args.explain:
+        return _explain(job, shown["run"]["env"], args.json)
     print(config_text(shown) if args.json else render_tree(shown), end="")
+    return 0
+
+
+def _explain(job: Any, env: Any, as_json: bool) -> int:
+    from ..runenv import explain_json, render_explain
+
+    if as_json:
+        _print_json(explain_json(env, job.env_origins))
+        return 0
+    chain = " -> ".join(job.profile.chain) if job.profile else ""
+    profile = f"profile {job.profile.name} ({chain})" if job.profile else "no profile"
+    heading = f"run.env of {job.name}: config file {job.config_path}, {profile}"
+    print(render_explain(env, job.env_origins, heading), end="")
     return 0
 
 
@@ -289,6 +332,7 @@ def _add_run(sub: Any) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would run; write nothing"
     )
+    _add_show_secrets(parser, " with --dry-run")
     parser.set_defaults(handler=_cmd_run)
 
 
@@ -300,8 +344,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise RunspecError("give one profile: -p, -r/--run and -b/--batch name different ones")
     job = _assemble(args, names[0] if names else None, create=not args.dry_run)
     options = executor.RunOptions(
-        argv=tuple(sys.argv), args=tuple(args.script_args), detached=bool(args.detached)
-    )
+        argv=tuple(sys.argv), args=tuple(args.script_args), detached=bool(args.detached),
+        show_secrets=args.show_secrets,
+    )  # fmt: skip
     if args.dry_run:
         print(executor.dry_run(job, options), end="")
         return 0
@@ -326,6 +371,7 @@ def _add_pipe(sub: Any) -> None:
         "--prefix", action="store_true", help="prefix each stderr line with its step"
     )
     parser.add_argument("--dry-run", action="store_true", help="print the pipeline; write nothing")
+    _add_show_secrets(parser, " with --dry-run")
     parser.add_argument("steps", nargs=argparse.REMAINDER, metavar="STEP [+ STEP ...]")
     parser.set_defaults(handler=_cmd_pipe)
 
@@ -344,7 +390,9 @@ def _cmd_pipe(args: argparse.Namespace) -> int:
         for job in jobs:
             discard_dir(job.dir)  # the steps already assembled will not run
         raise
-    options = executor.RunOptions(argv=tuple(sys.argv), prefix=args.prefix)
+    options = executor.RunOptions(
+        argv=tuple(sys.argv), prefix=args.prefix, show_secrets=args.show_secrets
+    )
     step_args = [tuple(step.script_args) for step in steps]
     if args.dry_run:
         print(executor.dry_run_pipe(jobs, step_args, options), end="")
@@ -361,8 +409,7 @@ def _slurm_job(args: argparse.Namespace, *, submitting: bool) -> tuple[Any, Any]
     Submitting creates the (empty) job folder, and removes it again when rendering
     refuses the job; printing only plans the folder.
     """
-    from ..slurm.cluster import default_python, remove_folder, repo_for
-    from ..slurm.render import render_sbatch
+    from ..slurm.cluster import prepare, remove_folder
 
     job = _assemble(args, args.profile, create=submitting)
     try:
@@ -372,10 +419,10 @@ def _slurm_job(args: argparse.Namespace, *, submitting: bool) -> tuple[Any, Any]
             if submitting:
                 raise RunspecError(message, key="run.env.executor")
             _warn(message)
-        script = render_sbatch(
-            job, args=args.script_args, after=getattr(args, "after", ()),
+        job, script = prepare(
+            job, args=args.script_args, attached=False, submitting=submitting,
+            after=getattr(args, "after", ()),
             dependency_type=getattr(args, "dependency_type", "afterok"),
-            python=default_python(job), repo=repo_for(job),
         )  # fmt: skip
     except BaseException:
         if submitting:
@@ -393,6 +440,7 @@ def _add_sbatch(sub: Any) -> None:
     )  # fmt: skip
     _add_job_arguments(parser)
     parser.add_argument("-o", "--output", metavar="FILE", help="write the script (unmasked) here")
+    _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_sbatch)
 
 
@@ -408,7 +456,7 @@ def _cmd_sbatch(args: argparse.Namespace) -> int:
             message = f"cannot write the batch script: {exc.strerror}"
             raise RunspecError(message, path=args.output) from None
     else:
-        print(script.masked, end="")
+        print(script.text if args.show_secrets else script.masked, end="")
     return 0
 
 
@@ -438,9 +486,12 @@ def _add_submit(sub: Any) -> None:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from ..slurm.cluster import output_files, require_sbatch, submit, tail, wait
+    from ..job import select_profile
+    from ..slurm.cluster import output_files, refuse_tunnel, require_sbatch, submit, tail, wait
 
     _require_profile(args)
+    _, profile = select_profile(args.profile, args.env_file)
+    refuse_tunnel(profile.values if profile else {})
     require_sbatch()
     job, script = _slurm_job(args, submitting=True)
     answer = submit(job, script, argv=tuple(sys.argv), test_only=args.test_only)

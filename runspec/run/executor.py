@@ -46,6 +46,8 @@ class RunOptions:
     args: tuple[str, ...] = ()
     detached: bool = False
     prefix: bool = False
+    show_secrets: bool = False
+    """Dry runs print secret values in clear."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,10 @@ def job_dir_for(name: str, *, create: bool = True) -> Callable[[Mapping[str, Any
         if executor not in CORE_EXECUTORS:
             extra_executor(executor)
         if executor == "slurm":
-            from ..slurm.cluster import job_root
+            from ..slurm.cluster import job_root, refuse_tunnel
 
+            if create:
+                refuse_tunnel(env)
             parent, leaf = job_root(env) / name, timestamp()
         else:
             base = env.get("job_dir") or os.path.join(".runspec", "jobs")
@@ -138,25 +142,31 @@ def dry_run(job: Job, options: RunOptions) -> str:
     if job.executor == "slurm":
         from ..slurm.cluster import dry_run_slurm
 
-        return dry_run_slurm(job, args=options.args)
+        return dry_run_slurm(
+            job, args=options.args, attached=not options.detached,
+            show_secrets=options.show_secrets,
+        )  # fmt: skip
     if job.executor != "local":
         return str(extra_executor(job.executor).dry_run(job, options))
-    return _dry_run_local([job], [options.args])
+    return _dry_run_local([job], [options.args], options.show_secrets)
 
 
-def _dry_run_local(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> str:
-    from ..job import config_text
+def _dry_run_local(
+    jobs: Sequence[Job], step_args: Sequence[Sequence[str]], show_secrets: bool = False
+) -> str:
     from .local import local_launch
     from .pipeline.steps import Step, render_shell
 
     parts, steps = [], []
     for job, args in zip(jobs, step_args, strict=True):
         launch = local_launch(job, args)
-        where = job.dir / "config.json" if job.dir else job.config_path
-        shown = config_text(masked_tree(job.config))
+        where = job.config_file if job.dir else job.config_path
+        shown = job.config_document(job.config if show_secrets else masked_tree(job.config))
         parts.append(f"# job config of {job.name}: {where}\n{shown}")
         parts += [f"# note: {note}\n" for note in launch.notes]
-        env = masked(launch.step.env) if launch.step.env is not None else None
+        env = launch.step.env
+        if env is not None and not show_secrets:
+            env = masked(env)
         steps.append(Step.create(launch.step.name, launch.step.argv, env, launch.step.cwd))
     parts.append("# command\n" + render_shell(steps) + "\n")
     return "".join(parts)
@@ -238,10 +248,12 @@ def dry_run_pipe(
     if executor == "slurm":
         from ..slurm.cluster import dry_run_slurm_pipeline
 
-        return dry_run_slurm_pipeline(jobs, step_args=step_args)
+        return dry_run_slurm_pipeline(
+            jobs, step_args=step_args, show_secrets=options.show_secrets
+        )
     if executor != "local":
         return str(extra_executor(executor).dry_run_pipe(jobs, step_args, options))
-    return _dry_run_local(jobs, step_args)
+    return _dry_run_local(jobs, step_args, options.show_secrets)
 
 
 def _common_executor(jobs: Sequence[Job]) -> str:

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .. import template
 from .._environ import env_text
+from ..auto_mount import local_notes
 from ..job import Job
 from ..launch import program, torchrun_argv
 from .pipeline.steps import Step
@@ -44,15 +44,22 @@ def _gpu_count() -> int:
 
 
 def _nproc(job: Job) -> tuple[int, str]:
-    key = ("run", "env", "gpus_per_node")
-    explicit = job.profile is not None and "gpus_per_node" in job.profile.values
-    explicit = explicit or any(override.path == key for override in job.overrides)
-    count = job.env.get("gpus_per_node", job.spec.resources.gpus_per_node)
-    if explicit:
-        return int(count), "from the profile or an override"
+    """torchrun processes here: ``nproc_per_node``; else ``gpus_per_node`` when a profile,
+    config file or override set it, or when this machine has GPUs; else 1."""
+    nproc = job.env.get("nproc_per_node")
+    if nproc is not None:
+        return int(nproc), f"nproc_per_node from the {_origin(job, 'nproc_per_node')}"
+    count = job.env.get("gpus_per_node", job.spec.resources.gpus)
+    origin = _origin(job, "gpus_per_node")
+    if origin.startswith(("profile", "config file", "command line")):
+        return int(count), f"gpus_per_node from the {origin}"
     if _gpu_count() > 0:
         return int(count), "the recipe's gpus_per_node"
     return 1, f"no GPUs found here; the recipe asks for {count} per node"
+
+
+def _origin(job: Job, key: str) -> str:
+    return job.env_origins.get((key,), "job's run.env")
 
 
 def _environment(job: Job) -> dict[str, str]:
@@ -60,8 +67,8 @@ def _environment(job: Job) -> dict[str, str]:
     env["RUNSPEC_JOB_NAME"] = job.name
     if job.dir is not None:
         env["RUNSPEC_JOB_DIR"] = str(job.dir)
-        env["RUNSPEC_CONFIG"] = str(job.dir / "config.json")
-    recipe_env = template.resolve(dict(job.spec.env), job.config)
+        env["RUNSPEC_CONFIG"] = str(job.config_file)
+    recipe_env = job.resolve(dict(job.spec.env))
     for values in (recipe_env, job.env.get("env_vars") or {}):
         env.update({str(key): env_text(value) for key, value in values.items()})
     return env
@@ -69,8 +76,8 @@ def _environment(job: Job) -> dict[str, str]:
 
 def local_launch(job: Job, args: Sequence[str] = ()) -> Launch:
     """The step that runs ``job`` here, by its launch method, and notes about choices made."""
-    config = str(job.dir / "config.json") if job.dir else str(job.config_path)
-    spec, notes = job.spec, []
+    config = str(job.config_file) if job.dir else str(job.config_path)
+    spec, notes = job.spec, list(local_notes(job))
     if spec.run.launcher == "torchrun":
         count, why = _nproc(job)
         notes.append(f"torchrun with {count} process(es) ({why})")
@@ -81,7 +88,15 @@ def local_launch(job: Job, args: Sequence[str] = ()) -> Launch:
         )  # fmt: skip
     else:
         argv = program(spec, config, args, python=sys.executable, namespace=job.config)
-    return Launch(Step.create(job.name, argv, _environment(job)), tuple(notes))
+    return Launch(Step.create(job.name, argv, _environment(job), _workdir(job)), tuple(notes))
+
+
+def _workdir(job: Job) -> str | None:
+    """``run.env.workdir`` (relative to the recipe's folder); None: the current folder."""
+    raw = job.env.get("workdir")
+    if raw is None:
+        return None
+    return os.path.normpath(os.path.join(job.spec.script_path.parent, str(raw)))
 
 
 def run_steps(jobs: Sequence[Job], launches: Sequence[Launch], *, prefix: bool) -> PipelineResult:

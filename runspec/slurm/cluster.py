@@ -41,7 +41,9 @@ __all__ = [
     "job_folder",
     "job_root",
     "output_files",
+    "prepare",
     "query",
+    "refuse_tunnel",
     "remove_folder",
     "render_status",
     "repo_for",
@@ -63,6 +65,23 @@ TERMINAL_STATES = frozenset(
     }
 )  # fmt: skip
 """Job states after which a job never runs again."""
+
+def refuse_tunnel(env: Mapping[str, Any]) -> None:
+    """Refuse to submit a job whose profile reaches its cluster over ssh (``tunnel = "ssh"``).
+
+    ``sbatch`` and ``--dry-run`` still show such a job; submitting it needs runspec on
+    a login node of the cluster until remote submission exists.
+    """
+    if env.get("tunnel") != "ssh":
+        return
+    host, user = env.get("host"), env.get("user")
+    where = f" to {user}@{host}" if host and user else f" to {host}" if host else ""
+    message = (
+        f"submitting over ssh{where} is not available yet: run runspec on a login node of"
+        " the cluster (tunnel = \"local\"); 'runspec sbatch' and --dry-run show the job"
+    )
+    raise SlurmError(message, key="run.env.tunnel")
+
 
 def require_sbatch(which: Callable[[str], str | None] | None = None) -> None:
     """Refuse early when ``sbatch`` is not on PATH (not a Slurm login node)."""
@@ -123,14 +142,12 @@ def _snapshot(repo: Path, target: Path, runner: Runner) -> None:
 
 
 def _write_folder(folder: Path, jobs: Sequence[Job], script: BatchScript, run: Runner) -> Path:
-    from ..job import config_text
-
     folder.mkdir(parents=True, exist_ok=True)
     path = write_atomic(folder / "sbatch.sh", script.text, script.mode)
     for job in jobs:
         assert job.dir is not None
         job.dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(job.dir / "config.json", config_text(job.config), script.mode)
+        write_atomic(job.config_file, job.config_document(), script.mode)
     if script.snapshot is not None:
         _snapshot(*script.snapshot, run)
     return path
@@ -449,21 +466,20 @@ def run_attached(
     This is ``runspec run`` with a Slurm profile: the job's stdout and stderr files are
     copied to ``stdout``/``stderr`` as they grow; the exit code is the job's.
     """
-    job_id = _submit_rendered(job, argv=argv, args=args, stderr=stderr)
+    job, job_id = _submit_rendered(job, argv=argv, args=args, stderr=stderr, attached=True)
     assert job.dir is not None
     files = output_files(job.dir, job.name, job_id)
     return follow(job_id, files, stdout=stdout, stderr=stderr)
 
 
 def _submit_rendered(
-    job: Job, *, argv: Sequence[str], args: Sequence[str], stderr: TextIO | None
-) -> str:
-    from .render import render_sbatch
-
+    job: Job, *, argv: Sequence[str], args: Sequence[str], stderr: TextIO | None, attached: bool
+) -> tuple[Job, str]:
     err = stderr or sys.stderr
     try:
+        refuse_tunnel(job.env)
         require_sbatch()
-        script = render_sbatch(job, args=args, python=default_python(job), repo=repo_for(job))
+        job, script = prepare(job, args=args, attached=attached, submitting=True)
     except BaseException:
         if job.dir is not None and job.dir.is_dir() and not any(job.dir.iterdir()):
             remove_folder(job.dir)
@@ -472,7 +488,7 @@ def _submit_rendered(
         print(f"runspec: warning: {warning}", file=err)
     job_id = submit(job, script, argv=argv)
     print(f"runspec: submitted batch job {job_id} ({job.dir})", file=err, flush=True)
-    return job_id
+    return job, job_id
 
 
 def run_slurm(
@@ -481,41 +497,52 @@ def run_slurm(
     """``runspec run`` with a Slurm profile: attached (stream, job's exit code) or detached."""
     if not detached:
         return run_attached(job, argv=argv, args=args)
-    print(_submit_rendered(job, argv=argv, args=args, stderr=None), flush=True)
+    _, job_id = _submit_rendered(job, argv=argv, args=args, stderr=None, attached=False)
+    print(job_id, flush=True)
     return 0
 
 
-def dry_run_slurm(job: Job, *, args: Sequence[str] = ()) -> str:
+def dry_run_slurm(
+    job: Job, *, args: Sequence[str] = (), attached: bool = True, show_secrets: bool = False
+) -> str:
     """What ``runspec run --dry-run`` prints for a Slurm profile: the script, secrets masked."""
-    from .render import render_sbatch
-
-    script = render_sbatch(job, args=args, python=default_python(job), repo=repo_for(job))
+    _, script = prepare(job, args=args, attached=attached, submitting=False)
     for warning in script.warnings:
         print(f"runspec: warning: {warning}", file=sys.stderr)
-    return script.masked
+    return script.text if show_secrets else script.masked
 
 
 def _pipeline_script(
-    jobs: Sequence[Job], step_args: Sequence[Sequence[str]]
-) -> tuple[Path, str, BatchScript]:
+    jobs: Sequence[Job], step_args: Sequence[Sequence[str]], *, submitting: bool
+) -> tuple[list[Job], Path, str, BatchScript]:
+    from dataclasses import replace
+
+    from ..auto_mount import placed
     from ..job import timestamp
     from .render import pipeline_name, render_pipeline_sbatch
 
-    name = pipeline_name(jobs)
-    folder = job_folder(jobs[0].env, name, timestamp())
-    repo = repo_for(jobs[0])
+    steps: list[Job] = []
+    notes: list[str] = []
+    for job in jobs:
+        step, said = placed(job, fetch=submitting)
+        steps.append(step)
+        notes += said
+    name = pipeline_name(steps)
+    folder = job_folder(steps[0].env, name, timestamp())
     script = render_pipeline_sbatch(
-        jobs, folder=folder, name=name, args=step_args, python=default_python(jobs[0]), repo=repo
-    )
-    return folder, name, script
+        steps, folder=folder, name=name, args=step_args, python=default_python(steps[0]),
+        repo=repo_for(steps[0]),
+    )  # fmt: skip
+    return steps, folder, name, replace(script, warnings=(*notes, *script.warnings))
 
 
 def run_slurm_pipeline(
     jobs: Sequence[Job], *, argv: Sequence[str], step_args: Sequence[Sequence[str]]
 ) -> int:
     """``runspec pipe`` with a Slurm profile: one batch job, streamed; its exit code."""
+    refuse_tunnel(jobs[0].env)
     require_sbatch()
-    folder, name, script = _pipeline_script(jobs, step_args)
+    jobs, folder, name, script = _pipeline_script(jobs, step_args, submitting=True)
     for warning in script.warnings:
         print(f"runspec: warning: {warning}", file=sys.stderr)
     job_id = submit_pipeline(jobs, script, folder=folder, argv=argv)
@@ -523,9 +550,14 @@ def run_slurm_pipeline(
     return follow(job_id, output_files(folder, name, job_id))
 
 
-def dry_run_slurm_pipeline(jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]]) -> str:
+def dry_run_slurm_pipeline(
+    jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]], show_secrets: bool = False
+) -> str:
     """What ``runspec pipe --dry-run`` prints for a Slurm profile: the script, masked."""
-    return _pipeline_script(jobs, step_args)[2].masked
+    script = _pipeline_script(jobs, step_args, submitting=False)[3]
+    for warning in script.warnings:
+        print(f"runspec: warning: {warning}", file=sys.stderr)
+    return script.text if show_secrets else script.masked
 
 
 def find_repo(script: Path, runner: Runner | None = None) -> Path | None:
@@ -537,12 +569,40 @@ def find_repo(script: Path, runner: Runner | None = None) -> Path | None:
 
 def repo_for(job: Job, runner: Runner | None = None) -> Path | None:
     """The recipe's repository when the script needs it (a container or a code snapshot)."""
-    needed = job.env.get("container_image") or job.spec.image or job.env.get("code") == "snapshot"
+    needed = job.image or job.env.get("code") == "snapshot"
     return find_repo(job.spec.script_path, runner) if needed else None
 
 
 def default_python(job: Job) -> str:
     """The python a job's default command runs: this one, unless the job runs in a container."""
-    if job.env.get("container_image") or job.spec.image:
+    if job.image:
         return "python"
     return sys.executable or "python"
+
+
+def prepare(
+    job: Job,
+    *,
+    args: Sequence[str] = (),
+    attached: bool,
+    submitting: bool,
+    after: Sequence[str] = (),
+    dependency_type: str = "afterok",
+) -> tuple[Job, BatchScript]:
+    """The job as it is submitted, and its batch script.
+
+    Pinned sources in the mounts (``${auto_mount:...}``) are checked out when
+    ``submitting``, and only planned otherwise; what is not checked out yet is said in
+    the script's warnings.
+    """
+    from dataclasses import replace
+
+    from ..auto_mount import placed
+    from .render import render_sbatch
+
+    job, notes = placed(job, fetch=submitting)
+    script = render_sbatch(
+        job, args=args, after=after, dependency_type=dependency_type,
+        python=default_python(job), repo=repo_for(job), attached=attached,
+    )  # fmt: skip
+    return job, replace(script, warnings=(*notes, *script.warnings))

@@ -23,10 +23,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import launch, template
+from .. import launch
 from .._environ import ENV_NAME, env_text
-from .._masking import MASK, is_secret
+from .._masking import MASK, secret_value, shown
 from ..errors import SlurmError
+from ..runenv import partition_for
 
 if TYPE_CHECKING:
     from ..job import Job
@@ -153,7 +154,7 @@ def _join(argv: Iterable[str]) -> str:
 def _one_line(value: object, key: str) -> str:
     text = str(value)
     if any(char in text for char in "\n\r\0"):
-        raise SlurmError(f"must not contain a newline or NUL (got {text!r})", key=key)
+        raise SlurmError(f"must not contain a newline or NUL (got {shown(text, key)})", key=key)
     return text
 
 
@@ -235,14 +236,18 @@ def _dependency(after: Sequence[str], kind: str) -> str | None:
 
 
 def _options(
-    job: Job, folder: Path, tasks: int, dependency: str | None
+    job: Job, folder: Path, tasks: int, dependency: str | None, attached: bool
 ) -> dict[str, str | bool]:
     """runspec's own options, in the order they are written (these win over pass-through)."""
     env = job.env
     options: dict[str, str | bool] = {"job-name": job.name}
-    for name in ("account", "partition", "qos"):
-        if env.get(name) is not None:
-            options[name] = _one_line(env[name], f"run.env.{name}")
+    if env.get("account") is not None:
+        options["account"] = _one_line(env["account"], "run.env.account")
+    key, partition = partition_for(env, attached)
+    if partition is not None:
+        options["partition"] = _one_line(partition, f"run.env.{key}")
+    if env.get("qos") is not None:
+        options["qos"] = _one_line(env["qos"], "run.env.qos")
     options["nodes"] = str(_count(env, "nodes", 1, 1))
     options["ntasks-per-node"] = str(tasks)
     gpus = _count(env, "gpus_per_node", 0, 0)
@@ -314,10 +319,11 @@ fi"""
 
 def _env_value(value: object, key: str) -> str:
     if not isinstance(value, (str, int, float)):
-        raise SlurmError(f"must be a string, number or boolean (got {value!r})", key=key)
+        message = f"must be a string, number or boolean (got {shown(value, key)})"
+        raise SlurmError(message, key=key)
     text = env_text(value)
     if "\0" in text:
-        raise SlurmError(f"must not contain a NUL (got {text!r})", key=key)
+        raise SlurmError(f"must not contain a NUL (got {shown(text, key)})", key=key)
     return text
 
 
@@ -325,7 +331,7 @@ def _variables(job: Job) -> list[tuple[str, str, str]]:
     """(name, value, key) of the recipe's env (``${run.*}`` resolved), then the profile's."""
     found = []
     for name, raw in job.spec.env.items():
-        value = template.resolve(raw, job.config) if isinstance(raw, str) else raw
+        value = job.resolve(raw) if isinstance(raw, str) else raw
         found.append((name, value, f"tool.runspec.env.{name}"))
     profile = job.env.get("env_vars") or {}
     if not isinstance(profile, Mapping):
@@ -355,7 +361,7 @@ class _Text:
     def export(self, name: str, value: str, indent: str = "") -> None:
         import shlex
 
-        secret = is_secret(name)
+        secret = secret_value(name, value)
         self.lines.append(f"{indent}export {name}={shlex.quote(value)}")
         shown = shlex.quote(MASK) if secret else shlex.quote(value)
         self.masked.append(f"{indent}export {name}={shown}")
@@ -374,18 +380,30 @@ class _Text:
         )
 
 
-def _setup(env: Mapping[str, Any]) -> list[str]:
-    setup = env.get("setup")
+def _setup(env: Mapping[str, Any], key: str = "setup") -> list[str]:
+    """The shell lines of ``setup`` (a string or a list) or ``startup_commands`` (a list)."""
+    setup = env.get(key)
     if setup is None:
         return []
-    lines = [setup] if isinstance(setup, str) else setup
+    lines = [setup] if isinstance(setup, str) and key == "setup" else setup
     if not isinstance(lines, (list, tuple)) or not all(isinstance(x, str) for x in lines):
-        message = f"must be a string or a list of strings (got {setup!r})"
-        raise SlurmError(message, key="run.env.setup")
+        kind = "a string or a list of strings" if key == "setup" else "a list of strings"
+        raise SlurmError(f"must be {kind} (got {setup!r})", key=f"run.env.{key}")
     for line in lines:
         if "\0" in line:
-            raise SlurmError(f"must not contain a NUL (got {line!r})", key="run.env.setup")
+            raise SlurmError(f"must not contain a NUL (got {line!r})", key=f"run.env.{key}")
     return [line.rstrip("\n") for line in lines]
+
+
+def _setup_lines(env: Mapping[str, Any]) -> list[str]:
+    """The profile's ``setup``, then ``startup_commands``, each under a heading."""
+    lines = []
+    headings = (("setup", "setup (from the profile)"), ("startup_commands", "startup commands"))
+    for key, heading in headings:
+        own = _setup(env, key)
+        if own:
+            lines += ["", f"# runspec: {heading}", *own]
+    return lines
 
 
 # -- launch -------------------------------------------------------------------------------
@@ -415,34 +433,52 @@ def _snapshot_spec(job: Job, repo: Path | None, code: Path) -> Runspec:
 
 
 def _is_containerised(job: Job) -> bool:
-    return bool(job.env.get("container_image") or job.spec.image)
+    return bool(job.image)
 
 
-def _workdir(job: Job, spec: Runspec, repo: Path | None, code: Path) -> str:
-    """The job's working folder: the recipe's ``run.workdir`` in a container, else the
-    folder runspec was started from (``run.job.cwd``), as for a local run.
+@dataclass(frozen=True)
+class _Workdir:
+    """The job's working folder, and whether it is a folder of this host (the starting
+    folder) that a container must have mounted, rather than one the job names."""
+
+    folder: str
+    on_host: bool
+
+
+def _workdir(job: Job, spec: Runspec, repo: Path | None, code: Path) -> _Workdir:
+    """The job's working folder: ``run.env.workdir``; else, in a container, the recipe's
+    ``run.workdir``; else the folder runspec was started from (``run.job.cwd``), as for
+    a local run. Relative folders are taken from the recipe's folder.
 
     With a code snapshot (copied to ``code``), a starting folder inside the
     repository becomes the same folder of the copy.
     """
-    raw = spec.run.workdir if _is_containerised(job) else None
+    run = job.config.get("run", {})
+    raw, key = job.env.get("workdir"), "run.env.workdir"
+    if raw is None and _is_containerised(job):
+        raw = run.get("recipe", {}).get("workdir", spec.run.workdir)
+        key = "tool.runspec.run.workdir"
     if raw is not None:
-        resolved = str(template.resolve(raw, job.config))
+        resolved = str(job.resolve(raw))
         folder = os.path.normpath(os.path.join(spec.script_path.parent, resolved))
-        return _one_line(folder, "tool.runspec.run.workdir")
-    cwd = job.config.get("run", {}).get("job", {}).get("cwd") or str(spec.script_path.parent)
+        return _Workdir(_one_line(folder, key), on_host=False)
+    cwd = run.get("job", {}).get("cwd") or str(spec.script_path.parent)
     if spec is not job.spec and repo is not None and _is_under(cwd, repo):
         cwd = os.path.normpath(os.path.join(code, os.path.relpath(cwd, repo)))
-    return _one_line(cwd, "run.job.cwd")
+    return _Workdir(_one_line(cwd, "run.job.cwd"), on_host=True)
 
 
 def _is_under(path: str | Path, folder: str | Path) -> bool:
     return not os.path.relpath(path, folder).startswith(os.pardir)
 
 
-def _container(job: Job, workdir: str, repo: Path | None, snapshot: bool) -> tuple[str, ...]:
-    env = job.env
-    image = env.get("container_image") or job.spec.image
+def _container(
+    job: Job, workdir: _Workdir, repo: Path | None, snapshot: bool
+) -> tuple[str, ...]:
+    """The srun options of a container job: image, mounts (the profile's, then the
+    checkout and the job folder), working folder. A working folder the job names is
+    never mounted over: it may exist only in the image."""
+    env, image = job.env, job.image
     if not image:
         return ()
     mounts = env.get("mounts") or []
@@ -451,13 +487,13 @@ def _container(job: Job, workdir: str, repo: Path | None, snapshot: bool) -> tup
     checked = [_check_mount(mount, "run.env.mounts") for mount in mounts]
     assert job.dir is not None
     own = [job.dir] if snapshot else [repo or job.spec.script_path.parent, job.dir]
-    if not any(_is_under(workdir, folder) for folder in own):
-        own.append(Path(workdir))  # the starting folder, where the job works
+    if workdir.on_host and not any(_is_under(workdir.folder, folder) for folder in own):
+        own.append(Path(workdir.folder))  # the starting folder, where the job works
     for folder in own:
         mount = _check_mount(f"{folder}:{folder}", "run.job.dir")
         if mount not in checked:
             checked.append(mount)
-    where = env.get("container_workdir") or workdir
+    where = env.get("container_workdir") or workdir.folder
     return (
         f"--container-image={_one_line(image, 'run.env.container_image')}",
         f"--container-mounts={','.join(checked)}",
@@ -474,7 +510,7 @@ def _context(
         _one_line(arg, f"argument {index}")
     code = code or job.dir / "code"
     spec = _snapshot_spec(job, repo, code)
-    config = _one_line(job.dir / "config.json", "run.job.dir")
+    config = _one_line(job.config_file, "run.job.dir")
     workdir = _workdir(job, spec, repo, code)
     extra = job.env.get("srun_args") or []
     if not isinstance(extra, (list, tuple)):
@@ -484,11 +520,15 @@ def _context(
     program = launch.program(spec, config, args, python=python, namespace=job.config)
     for token in program:
         _one_line(token, "tool.runspec.run.cmd")
-    return _Context(spec, config, workdir, srun, program, python)
+    return _Context(spec, config, workdir.folder, srun, program, python)
 
 
 def _procs(job: Job) -> int:
-    """torchrun processes per node: the GPUs per node, else the profile's tasks per node, else 1."""
+    """torchrun processes per node: ``nproc_per_node``, else the GPUs per node, else the
+    tasks per node, else 1."""
+    nproc = _count(job.env, "nproc_per_node", 1, None)
+    if nproc is not None:
+        return nproc
     gpus = _count(job.env, "gpus_per_node", 0, 0)
     return gpus or _count(job.env, "ntasks_per_node", 1, 1) or 1
 
@@ -564,9 +604,14 @@ def _ray_resources(job: Job) -> tuple[str, ...]:
 
 
 def _header(
-    job: Job, folder: Path, tasks: int, after: Sequence[str], dependency_type: str
+    job: Job,
+    folder: Path,
+    tasks: int,
+    after: Sequence[str],
+    dependency_type: str,
+    attached: bool,
 ) -> tuple[list[str], list[str]]:
-    options = _options(job, folder, tasks, _dependency(after, dependency_type))
+    options = _options(job, folder, tasks, _dependency(after, dependency_type), attached)
     extra, warnings = _passthrough(job.env.get("sbatch"), options)
     lines = ["#!/bin/bash", *(_directive(name, value) for name, value in options.items())]
     return [*lines, *extra, "set -euo pipefail"], warnings
@@ -580,19 +625,22 @@ def render_sbatch(
     dependency_type: str = "afterok",
     python: str = "python",
     repo: Path | None = None,
+    attached: bool = False,
 ) -> BatchScript:
     """Render ``job`` as a batch script (pure: no I/O, no clock, no environment).
 
     ``args`` go after the recipe's command; ``after`` are job ids the job depends on
     (one ``--dependency=<dependency_type>:<id>:<id>``); ``python`` runs the default
     command; ``repo`` is the recipe's repository (mounted at the same path in a
-    container, copied into the job folder with ``code = "snapshot"``).
+    container, copied into the job folder with ``code = "snapshot"``). ``attached``
+    says the job is followed as it runs (``runspec run``): it goes to the profile's
+    ``run_partition`` instead of its ``batch_partition``.
     """
     launcher = job.spec.run.launcher
     tasks = _count(job.env, "ntasks_per_node", 1, 1) if launcher == "direct" else 1
     ctx = _context(job, args, python, repo)
     assert job.dir is not None
-    header, warnings = _header(job, job.dir, tasks or 1, after, dependency_type)
+    header, warnings = _header(job, job.dir, tasks or 1, after, dependency_type, attached)
     text = _Text()
     text.add(*header, "", "# runspec: environment")
     text.export("RUNSPEC_JOB_DIR", str(job.dir))
@@ -601,9 +649,7 @@ def render_sbatch(
     text.add(_HEAD_ADDRESS)
     for name, value, _ in _variables(job):
         text.export(name, value)
-    setup = _setup(job.env)
-    if setup:
-        text.add("", "# runspec: setup (from the profile)", *setup)
+    text.add(*_setup_lines(job.env))
     text.add("", f"# runspec: launch ({launcher})")
     if not any(option.startswith("--container-image=") for option in ctx.srun):
         text.add(_join(("cd", ctx.workdir)))
@@ -655,6 +701,7 @@ def render_pipeline_sbatch(
     dependency_type: str = "afterok",
     python: str = "python",
     repo: Path | None = None,
+    attached: bool = True,
 ) -> BatchScript:
     """Render ``jobs`` as ONE batch job whose steps stream into each other.
 
@@ -664,7 +711,8 @@ def render_pipeline_sbatch(
     with its own config and environment. The job's exit code is the first failing
     step's; an upstream step killed by SIGPIPE is not counted as failing. The
     directives and setup lines come from the first job's profile. ``args`` holds one
-    argument list per step.
+    argument list per step. ``runspec pipe`` follows the job (``attached``, the
+    ``run_partition``).
     """
     if not jobs:
         raise SlurmError("a pipeline needs at least one step")
@@ -678,13 +726,11 @@ def render_pipeline_sbatch(
     contexts = [_context(job, steps[i], python, repo, code) for i, job in enumerate(jobs)]
     safe = re.sub(r"[^A-Za-z0-9._+-]+", "-", name or pipeline_name(jobs))
     first = replace(jobs[0], name=safe.strip("-.")[:128] or "pipeline")
-    header, warnings = _header(first, folder, 1, after, dependency_type)
+    header, warnings = _header(first, folder, 1, after, dependency_type, attached)
     text = _Text()
     text.add(*header, "", "# runspec: environment")
     text.export("RUNSPEC_PIPELINE_DIR", str(folder))
-    setup = _setup(jobs[0].env)
-    if setup:
-        text.add("", "# runspec: setup (from the profile)", *setup)
+    text.add(*_setup_lines(jobs[0].env))
     text.add("", f"# runspec: pipeline of {len(jobs)} steps, stdout -> stdin through named pipes")
     text.add("runspec_steps=(" + _join(job.name for job in jobs) + ")")
     text.add('runspec_pipes="$RUNSPEC_PIPELINE_DIR/pipes"', 'mkdir -p "$runspec_pipes"')
