@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Pairs", "median_ms", "run_pairs", "timed"]
+__all__ = ["Pairs", "median_ms", "run_pairs", "spread_ms", "timed"]
 
 
 def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
@@ -23,6 +23,12 @@ def median_ms(times: list[float]) -> str:
     return f"{statistics.median(times) * 1000:.1f} ms"
 
 
+def spread_ms(times: list[float]) -> str:
+    """The median and the range of ``times`` (seconds) in milliseconds, for printing."""
+    low, high = min(times) * 1000, max(times) * 1000
+    return f"median {statistics.median(times) * 1000:.1f} ms (min-max {low:.1f}-{high:.1f})"
+
+
 @dataclass(frozen=True)
 class Pairs:
     """The times of each side and the ratio (ours / baseline) of every pair."""
@@ -35,6 +41,15 @@ class Pairs:
     def ratio(self) -> float:
         """The median of the per-pair ratios: the figure the targets are stated in."""
         return statistics.median(self.ratios)
+
+    @property
+    def differences(self) -> list[float]:
+        """Ours minus the baseline, pair by pair (seconds)."""
+        return [ours - base for ours, base in zip(self.ours, self.baseline, strict=True)]
+
+    def summary(self) -> str:
+        """The median ratio and its min-max over the pairs."""
+        return f"{self.ratio:.2f} (min-max {min(self.ratios):.2f}-{max(self.ratios):.2f})"
 
 
 def run_pairs(
