@@ -171,7 +171,9 @@ class _Lines:
     :meth:`skip_to_candidate` jumps to the next line starting ``# /// `` with a
     substring search; :meth:`read` returns one line at a time. A line is returned
     without its ending, cut to ``_LONG`` bytes (the scan only classifies lines and
-    quotes their start; block text is read back from the source).
+    quotes their start; block text is read back from the source). Line endings are
+    counted only when a line number is asked for, or before the text holding them is
+    dropped, so the part of a file after its last block is searched and never counted.
     """
 
     def __init__(self, pieces: Iterator[tuple[int, bytes]]) -> None:
@@ -179,23 +181,39 @@ class _Lines:
         self._buf = b""
         self._base = 0  # the source offset of _buf[0]
         self._pos = 0  # start of the next line in _buf
+        self._counted, self._number = 0, 1  # the line number at _buf[_counted]
         self._mid_line = False  # _buf[0] continues a long line whose head was dropped
         self._eof = False
-        self._pending: tuple[bytes, int, int, int] | None = None  # pushed back: line, no, at, after
-        self.number = 1  # the number of the next line
-        self.offset = 0  # the source offset of the next line
+        self._pending: tuple[bytes, int, int] | None = None  # pushed back: line, number, offset
+
+    @property
+    def number(self) -> int:
+        """The number of the next line."""
+        if self._pending is not None:
+            return self._pending[1]
+        if self._counted < self._pos:
+            self._number += self._endings(self._counted, self._pos)
+            self._counted = self._pos
+        return self._number
+
+    @property
+    def offset(self) -> int:
+        """The source offset of the next line."""
+        return self._pending[2] if self._pending is not None else self._base + self._pos
 
     def _more(self) -> bool:
         """Append the next piece to the buffer, dropping what was read; False at the end."""
-        self._buf, self._base = self._buf[self._pos :], self._base + self._pos
-        self._pos = 0
-        for offset, piece in self._pieces:
-            if not self._buf:
-                self._base = offset
-            self._buf += piece
-            return True
-        self._eof = True
-        return False
+        following = next(self._pieces, None)
+        if following is None:
+            self._eof = True
+            return False
+        if self._counted < self._pos:  # count what is dropped
+            self._number += self._endings(self._counted, self._pos)
+        offset, piece = following
+        rest = self._buf[self._pos :]
+        self._buf, self._base = rest + piece, offset - len(rest)
+        self._pos = self._counted = 0
+        return True
 
     def _limit(self) -> int:
         """How far the buffer can be read: a final CR may be the first half of a CRLF."""
@@ -210,10 +228,14 @@ class _Lines:
             return newlines
         return newlines + buf.count(b"\r", start, end) - buf.count(b"\r\n", start, end)
 
-    def _advance(self, to: int) -> None:
-        self.number += self._endings(self._pos, to)
-        self._pos = to
-        self.offset = self._base + to
+    def _find_candidate(self, limit: int) -> int:
+        """The index of the next line in the buffer starting ``# /// ``, or -1."""
+        buf, found = self._buf, self._buf.find(_CLOSE, self._pos, limit)
+        while found != -1:  # '# ///' ends in a rare byte: the search skips ahead well
+            if buf.startswith(_CANDIDATE, found) and self._line_start(found):
+                return found
+            found = buf.find(_CLOSE, found + 1, limit)
+        return -1
 
     def skip_to_candidate(self) -> bool:
         """Move to the next line that starts with ``# /// ``; False if there is none."""
@@ -221,25 +243,20 @@ class _Lines:
             if self._pending[0].startswith(_CANDIDATE):
                 return True
             self._pending = None
-            self.number, self.offset = self.number + 1, self._base + self._pos
         while True:
             limit = self._limit()
-            found = self._buf.find(_CANDIDATE, self._pos, limit)
-            while found != -1 and not self._line_start(found):
-                found = self._buf.find(_CANDIDATE, found + 1, limit)
+            found = self._find_candidate(limit)
             if found != -1:
-                self._advance(found)
-                self._mid_line = False
+                self._pos, self._mid_line = found, False
                 return True
             buf = self._buf
             cut = max(buf.rfind(b"\n", self._pos, limit), buf.rfind(b"\r", self._pos, limit))
             if cut != -1:
-                self._advance(cut + 1)
-                self._mid_line = False
+                self._pos, self._mid_line = cut + 1, False
             if limit - self._pos > _LONG:  # a long line that is no candidate: drop its head
                 self._pos, self._mid_line = limit, True
             if not self._more():
-                self._advance(len(self._buf))
+                self._pos = len(self._buf)
                 return False
 
     def _line_start(self, index: int) -> bool:
@@ -250,9 +267,8 @@ class _Lines:
     def read(self) -> bytes | None:
         """Return the next line without its ending, or None at the end of the stream."""
         if self._pending is not None:
-            line, number, _, after = self._pending
+            line = self._pending[0]
             self._pending = None
-            self.number, self.offset = number + 1, after
             return line
         head = b""
         while True:
@@ -273,13 +289,11 @@ class _Lines:
             self._pos = limit
             self._more()
         self._pos, self._mid_line = after, False
-        self.number, self.offset = self.number + 1, self._base + after
         return line[:_LONG]
 
     def push_back(self, line: bytes, number: int, offset: int) -> None:
         """Make ``line`` (numbered ``number``, at ``offset``) the next one :meth:`read` returns."""
-        self._pending = (line, number, offset, self.offset)
-        self.number, self.offset = number, offset
+        self._pending = (line, number, offset)
 
 
 # --- scanning ---------------------------------------------------------------------------------
