@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,15 +54,25 @@ class Pairs:
 
 
 def run_pairs(
-    ours: list[str], baseline: list[str], count: int, env: dict[str, str], cwd: Path | None = None
-) -> Pairs:
-    """Time both commands ``count`` times, alternating which goes first in each pair."""
+    ours: list[str], baseline: list[str], count: int, env: dict[str, str],
+    cwd: Path | None = None, prepare: Callable[[], None] | None = None,
+) -> Pairs:  # fmt: skip
+    """Time both commands ``count`` times, alternating which goes first in each pair.
+
+    ``prepare`` runs (untimed) before each run of ``ours``, e.g. to remove a cache.
+    """
+
+    def our_run() -> float:
+        if prepare is not None:
+            prepare()
+        return timed(ours, env, cwd)
+
     result = Pairs([], [], [])
     for pair in range(count):
         if pair % 2:
-            base_time, our_time = timed(baseline, env, cwd), timed(ours, env, cwd)
+            base_time, our_time = timed(baseline, env, cwd), our_run()
         else:
-            our_time, base_time = timed(ours, env, cwd), timed(baseline, env, cwd)
+            our_time, base_time = our_run(), timed(baseline, env, cwd)
         result.ours.append(our_time)
         result.baseline.append(base_time)
         result.ratios.append(our_time / base_time)

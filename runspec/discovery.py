@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from stat import S_ISREG
 from typing import Any, NamedTuple
 
 from . import declaration, script
@@ -67,16 +68,10 @@ class Survey(NamedTuple):
     problems: tuple[str, ...]
 
 
-class _Candidate(NamedTuple):
-    shown: str  # the path as the walk reached it (relative when the root was)
-    key: tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+_Key = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
 
 
 # --- the walk --------------------------------------------------------------------------------
-
-
-def _key(info: os.stat_result) -> tuple[int, int, int, int]:
-    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
 
 
 def _entries(folder: str) -> list[os.DirEntry[str]]:
@@ -91,25 +86,30 @@ def _is_venv(folder: str) -> bool:
     return os.path.exists(os.path.join(folder, "pyvenv.cfg"))
 
 
-def walk(root: str) -> Iterator[_Candidate]:
+def walk(root: str) -> Iterator[tuple[str, _Key]]:
     """Yield the regular ``.py`` files under ``root`` in name order, with their index keys.
 
-    Iterative, so folder depth is not limited by Python's recursion limit.
+    The path starts with ``root`` as given. Iterative, so folder depth is not limited by
+    Python's recursion limit; one ``stat`` per file (it follows a symlink: regular files
+    only), no file is opened.
     """
     stack: list[Iterator[os.DirEntry[str]]] = [iter(_entries(root))]
     while stack:
-        entry = next(stack[-1], None)
-        if entry is None:
+        for entry in stack[-1]:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in SKIP_DIRS and not _is_venv(entry.path):
+                    stack.append(iter(_entries(entry.path)))
+                    break  # into the folder; this one's iterator resumes after it
+            elif entry.name.endswith(".py"):
+                try:
+                    info = entry.stat()
+                except OSError:
+                    continue  # a broken or looping symlink, or a file gone meanwhile
+                if S_ISREG(info.st_mode):
+                    yield entry.path, (info.st_size, info.st_mtime_ns, info.st_ctime_ns,
+                                       info.st_ino)  # fmt: skip
+        else:
             stack.pop()
-        elif entry.is_dir(follow_symlinks=False):
-            if entry.name not in SKIP_DIRS and not _is_venv(entry.path):
-                stack.append(iter(_entries(entry.path)))
-        elif entry.name.endswith(".py"):
-            try:
-                if entry.is_file():  # follows a symlink: regular files only
-                    yield _Candidate(entry.path, _key(entry.stat()))
-            except OSError:
-                continue  # a broken or looping symlink, or a file gone meanwhile
 
 
 def scripts(paths: Iterable[str]) -> Iterator[str]:
@@ -121,9 +121,9 @@ def scripts(paths: Iterable[str]) -> Iterator[str]:
         if not os.path.isdir(path):
             yield path
             continue
-        for candidate in walk(path):
-            if _opens_script(candidate.shown):
-                yield candidate.shown
+        for candidate, _ in walk(path):
+            if _opens_script(candidate):
+                yield candidate
 
 
 def _opens_script(path: str) -> bool:
@@ -169,7 +169,7 @@ class _Index:
 
     def __init__(self, folder: str) -> None:
         self.file = os.path.join(folder, STATE_DIR, INDEX_NAME)
-        self.entries: dict[str, tuple[tuple[int, int, int, int], _Result]] = {}
+        self.entries: dict[str, tuple[_Key, _Result]] = {}
         self.written_ns = 0  # the index file's modification time
         self.changed = False
         self._load()
@@ -180,20 +180,22 @@ class _Index:
         try:
             with open(self.file, "rb") as stream:
                 self.written_ns = os.fstat(stream.fileno()).st_mtime_ns
-                data = marshal.load(stream)
+                data = marshal.loads(stream.read())  # load() would read object by object
         except (OSError, EOFError, ValueError, TypeError):
             return
         if isinstance(data, dict) and data.get("format") == (_FORMAT, sys.version_info[:2]):
             self.entries = data.get("entries", {})
 
-    def result(self, path: str, key: tuple[int, int, int, int]) -> tuple[bool, _Result]:
+    def result(self, path: str, key: _Key) -> tuple[bool, _Result]:
         """The stored result for ``path`` if its key matches and it predates the index."""
         stored = self.entries.get(path)
-        if stored is None or stored[0] != key or max(key[1], key[2]) >= self.written_ns:
+        if stored is None or stored[0] != key or key[1] >= self.written_ns:
+            return False, None
+        if key[2] >= self.written_ns:  # changed (renamed, chmod) in the index's clock tick
             return False, None
         return True, stored[1]
 
-    def store(self, path: str, key: tuple[int, int, int, int], result: _Result) -> None:
+    def store(self, path: str, key: _Key, result: _Result) -> None:
         self.entries[path] = (key, result)
         self.changed = True
 
@@ -243,21 +245,22 @@ def _survey_root(root: str, found: list[RecipeEntry], problems: list[str]) -> No
     seen: set[str] = set()
     # the walk's paths start with root: the index's with the absolute root
     cut, prefix = len(os.path.join(root, "")), os.path.join(absolute, "")
-    for candidate in walk(root):
-        path = prefix + candidate.shown[cut:]
+    for shown, key in walk(root):
+        path = prefix + shown[cut:]
         seen.add(path)
-        known, result = index.result(path, candidate.key)
+        known, result = index.result(path, key)
         if not known:
-            result = _examine(candidate.shown)
-            index.store(path, candidate.key, result)
-        _report(candidate.shown, result, found, problems)
+            result = _examine(shown)
+            index.store(path, key, result)
+        if result is not None:
+            _report(shown, result, found, problems)
     index.keep_only(absolute, seen)
     index.save()
 
 
-def _report(shown: str, result: _Result, found: list[RecipeEntry], problems: list[str]) -> None:
-    if result is None:
-        return
+def _report(
+    shown: str, result: tuple[str, Any], found: list[RecipeEntry], problems: list[str]
+) -> None:
     kind, value = result
     if kind == "recipe":
         found.append(RecipeEntry(str(value["name"]), value["script_path"], value))
