@@ -10,7 +10,8 @@ end. The result is the median of the per-pair ratios. Target: at most 1.3.
 Rendering: 1,000 recipe files are parsed and assembled into jobs once, then rendered with
 ``render_sbatch``; the rate is scripts per second (best of several rounds).
 
-Needs the local test cluster (``bash tests/cluster/slurm.sh start``).
+Needs a Slurm cluster that ``sbatch`` reaches, e.g. the local test cluster:
+``bash tests/cluster/slurm.sh start && eval "$(bash tests/cluster/slurm.sh env)"``.
 
     python benchmarks/slurm_submit.py [--pairs 30] [--recipes 1000]
 """

@@ -222,19 +222,7 @@ def assemble(
     builds the job from (see :mod:`runspec.interpolation`).
     """
     path = find_config(spec, config)
-    data = load_config(path, spec.config.format)
-    own = _own_run(data, path)
-    merged = RunEnv.merge(spec, profile, own.get("env") or {})
-    name = job_name(spec)
-    run = _namespace(spec, envfile, profile, path, name, merged.values)
-    document = {**data, "run": deep_merge({k: v for k, v in own.items() if k != "env"}, run)}
-    parsed = [Override.parse(text) for text in overrides]
-    document = apply_overrides(document, parsed, open_prefixes=(("run", "env"),))
-    _require(document, "run", dict)
-    for part in ("env", "job"):
-        _require(document["run"], part, dict, prefix="run.")
-    runenv = merged.overridden(document["run"]["env"], parsed)
-    document["run"]["env"] = dict(runenv.values)
+    document, runenv, parsed = _document(spec, path, envfile, profile, overrides)
     absent = tuple(s for s in RESERVED if envfile is None or s not in envfile.data)
     warnings: list[str] = []
     env = template.resolve(document["run"]["env"], document, absent=absent, warnings=warnings)
@@ -253,9 +241,33 @@ def assemble(
         raise
     origins = MappingProxyType(dict(runenv.origins))
     return Job(
-        spec, profile, path, resolved, name, folder, tuple(parsed),
+        spec, profile, path, resolved, job_name(spec), folder, parsed,
         env_origins=origins, warnings=tuple(warnings), absent=absent,
     )  # fmt: skip
+
+
+def _document(
+    spec: Runspec,
+    path: Path,
+    envfile: EnvFile | None,
+    profile: Profile | None,
+    overrides: Sequence[str],
+) -> tuple[dict[str, Any], RunEnv, tuple[Override, ...]]:
+    """The job config before resolution: the config file, its ``run`` section with
+    runspec's own and the merged ``run.env``, overrides applied."""
+    data = load_config(path, spec.config.format)
+    own = _own_run(data, path)
+    merged = RunEnv.merge(spec, profile, own.get("env") or {})
+    run = _namespace(spec, envfile, profile, path, job_name(spec), merged.values)
+    document = {**data, "run": deep_merge({k: v for k, v in own.items() if k != "env"}, run)}
+    parsed = tuple(Override.parse(text) for text in overrides)
+    document = apply_overrides(document, parsed, open_prefixes=(("run", "env"),))
+    _require(document, "run", dict)
+    for part in ("env", "job"):
+        _require(document["run"], part, dict, prefix="run.")
+    runenv = merged.overridden(document["run"]["env"], parsed)
+    document["run"]["env"] = dict(runenv.values)
+    return document, runenv, parsed
 
 
 def _own_run(data: Mapping[str, Any], path: Path) -> Mapping[str, Any]:

@@ -279,13 +279,14 @@ def test_prepare_places_pins_only_when_submitting(project, origin, tmp_path):
         job_dir=lambda env: tmp_path / "jobs" / "x",
     )  # fmt: skip
     root = tmp_path / "cache" / _pin(origin, "main").slug
-    planned, script = prepare(job, attached=False, submitting=False)
-    assert planned.env["mounts"][0] == f"{root}/main:/opt/megatron-lm:ro"
+    planning = prepare(job, attached=False, submitting=False)
+    assert planning.jobs[0].env["mounts"][0] == f"{root}/main:/opt/megatron-lm:ro"
     assert not (tmp_path / "cache").exists()
-    assert script.warnings
-    submitted, script = prepare(job, attached=False, submitting=True)
+    assert planning.script.warnings
+    submitting = prepare(job, attached=False, submitting=True)
+    submitted = submitting.jobs[0]
     assert submitted.env["mounts"][0] == f"{root}/{origin[1]}:/opt/megatron-lm:ro"
-    assert script.warnings == ()
+    assert submitting.script.warnings == ()
     assert placed(job, fetch=False)[0].env == submitted.env
 
 

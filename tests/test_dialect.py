@@ -190,19 +190,18 @@ def test_env_workdir_without_a_container_is_where_the_job_starts(cli, project, t
     assert "cd /scratch/w" in text.splitlines()
 
 
-def test_a_remote_tunnel_stops_run_and_submit_but_not_sbatch(cli, project, tmp_path):
+def test_a_remote_tunnel_needs_its_remote_job_dir(cli, project, tmp_path):
     script = project({})
     message = (
-        "runspec: error: run.env.tunnel: submitting over ssh to me@login.example.com is not"
-        " available yet: run runspec on a login node of the cluster (tunnel = \"local\");"
-        " 'runspec sbatch' and --dry-run show the job\n"
+        "runspec: error: run.env.remote_job_dir: required with tunnel = 'ssh': the folder on"
+        " login.example.com that holds the job folders\n"
     )
-    for command in (("run", "-p", "remote"), ("run", "-b", "remote"), ("submit", "-p", "remote")):
+    for command in (("run", "-p", "remote"), ("run", "-b", "remote"), ("submit", "-p", "remote"),
+                    ("sbatch", "-p", "remote"), ("run", "-r", "remote", "--dry-run")):  # fmt: skip
         done = cli(command[0], script, *command[1:])
         assert (done.code, done.err) == (1, message), command
     assert not (tmp_path / ".runspec").exists()
-    assert cli("sbatch", script, "-p", "remote").code == 0
-    assert cli("run", script, "-r", "remote", "--dry-run").code == 0
+    assert cli("sbatch", script, "-p", "remote", "run.env.remote_job_dir=/lustre/me").code == 0
 
 
 ENV_VALUES = [

@@ -18,7 +18,7 @@ import pytest
 from runspec import TemplateError, parse
 from runspec.job import assemble
 from runspec.profiles import EnvFile
-from tests.support import Result
+from tests.support import Result, require_module
 
 GOLDEN = Path(__file__).parent / "golden" / "config"
 
@@ -28,7 +28,7 @@ RECIPE = """\
 # name = "team/train"
 #
 # [tool.runspec.config]
-# format = "json"
+# format = "{format}"
 #
 # [tool.runspec.resources]
 # nodes = {nodes}
@@ -61,18 +61,29 @@ git_dir = "/cache"
 """
 
 
+def _write_config(folder: Path, config: dict[str, Any], fmt: str) -> None:
+    folder.mkdir(exist_ok=True)
+    if fmt == "json":
+        (folder / "default.json").write_text(json.dumps(config))
+        return
+    require_module("omegaconf")
+    from runspec_extras.omegaconf_config import dump_config
+
+    (folder / "default.yaml").write_text(dump_config(config))
+
+
 def _job(
     tmp_path: Path,
     run_env: dict[str, Any] | None,
     profile: str | None = None,
     overrides: tuple[str, ...] = (),
     gpus: str = "4",
+    fmt: str = "json",
 ) -> Any:
     script = tmp_path / "train.py"
-    script.write_text(RECIPE.format(nodes=3, gpus=gpus))
-    (tmp_path / "config").mkdir(exist_ok=True)
+    script.write_text(RECIPE.format(nodes=3, gpus=gpus, format=fmt))
     config = {"lr": 0.1} if run_env is None else {"lr": 0.1, "run": {"env": run_env}}
-    (tmp_path / "config" / "default.json").write_text(json.dumps(config))
+    _write_config(tmp_path / "config", config, fmt)
     (tmp_path / "env.toml").write_text(ENV_TOML)
     envfile = EnvFile.load(tmp_path / "env.toml")
     chosen = envfile.resolve(profile) if profile else None
@@ -117,13 +128,14 @@ PRECEDENCE = [
 ]  # fmt: skip
 
 
+@pytest.mark.parametrize("fmt", ["json", "yaml", "omegaconf"])
 @pytest.mark.parametrize(
     ("run_env", "profile", "overrides", "expected"),
     [case[1:] for case in PRECEDENCE],
     ids=[case[0] for case in PRECEDENCE],
 )
-def test_precedence(tmp_path, run_env, profile, overrides, expected):
-    env = _job(tmp_path, run_env, profile, overrides).env
+def test_precedence(tmp_path, run_env, profile, overrides, expected, fmt):
+    env = _job(tmp_path, run_env, profile, overrides, fmt=fmt).env
     assert {key: env.get(key) for key in expected} == expected
     spellings = [key for key in ("container", "container_image") if key in env]
     assert len(spellings) <= 1
@@ -137,7 +149,7 @@ def test_a_gpu_placeholder_in_the_header_counts_as_unset(tmp_path):
 
 def test_show_keeps_a_gpu_placeholder_as_written(cli, tmp_path):
     script = tmp_path / "train.py"
-    script.write_text(RECIPE.format(nodes=1, gpus='"gpu"'))
+    script.write_text(RECIPE.format(nodes=1, gpus='"gpu"', format="json"))
     shown = cli("show", script, "--json")
     assert shown.code == 0
     assert json.loads(shown.out)["resources"]["gpus_per_node"] == "gpu"
@@ -157,8 +169,9 @@ ORIGINS = {
 }
 
 
-def test_each_key_knows_where_it_came_from(tmp_path):
-    job = _job(tmp_path, CONFIG_ENV, "sized", ("run.env.nodes=16",))
+@pytest.mark.parametrize("fmt", ["json", "omegaconf"])
+def test_each_key_knows_where_it_came_from(tmp_path, fmt):
+    job = _job(tmp_path, CONFIG_ENV, "sized", ("run.env.nodes=16",), fmt=fmt)
     assert dict(job.env_origins) == ORIGINS
     header = _job(tmp_path, None)
     assert dict(header.env_origins) == {
@@ -207,7 +220,7 @@ def test_references_into_absent_optional_sections_are_null(
     tmp_path, env_toml, reference, value, warning
 ):
     script = tmp_path / "train.py"
-    script.write_text(RECIPE.format(nodes=1, gpus=0))
+    script.write_text(RECIPE.format(nodes=1, gpus=0, format="json"))
     (tmp_path / "config").mkdir()
     config = {"a": reference, "b": reference, "run": {"cache": {"git_dir": "/mine"}}}
     (tmp_path / "config" / "default.json").write_text(json.dumps(config))
@@ -232,7 +245,7 @@ def test_references_into_absent_optional_sections_are_null(
 )  # fmt: skip
 def test_other_unknown_run_references_stay_errors(tmp_path, env_toml, reference, message):
     script = tmp_path / "train.py"
-    script.write_text(RECIPE.format(nodes=1, gpus=0))
+    script.write_text(RECIPE.format(nodes=1, gpus=0, format="json"))
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "default.json").write_text(json.dumps({"a": reference}))
     envfile = None
@@ -246,7 +259,7 @@ def test_other_unknown_run_references_stay_errors(tmp_path, env_toml, reference,
 
 def test_the_warning_reaches_the_user_once(cli, tmp_path, monkeypatch):
     script = tmp_path / "train.py"
-    script.write_text(RECIPE.format(nodes=1, gpus=0))
+    script.write_text(RECIPE.format(nodes=1, gpus=0, format="json"))
     (tmp_path / "config").mkdir()
     config = {"a": "${run.wandb.entity}", "b": "${run.wandb.entity}"}
     (tmp_path / "config" / "default.json").write_text(json.dumps(config))

@@ -22,7 +22,8 @@ from tests.test_slurm_render import make_job
 
 SCONTROL = (
     "JobId=42 JobName=my job UserId=root(0) JobState={state} Reason=None Dependency=(null) "
-    "ExitCode={code} RunTime=00:00:03 NodeList=node[1-2] StdOut=/jobs/x/my job-42.out"
+    "ExitCode={code} RunTime=00:00:03 NodeList=node[1-2] StdErr=/jobs/x/my job-42.err "
+    "StdOut=/jobs/x/my job-42.out"
 )
 
 
@@ -62,7 +63,7 @@ def test_scontrol_fields_keep_spaces_in_values() -> None:
     assert found == {
         "job_id": "42", "name": "my job", "state": "COMPLETED", "exit_code": 0, "reason": "None",
         "nodes": "node[1-2]", "elapsed": "00:00:03", "stdout": "/jobs/x/my job-42.out",
-        "source": "scontrol",
+        "stderr": "/jobs/x/my job-42.err", "source": "scontrol",
     }  # fmt: skip
 
 
@@ -169,7 +170,7 @@ def test_cancel_failure_is_shown_verbatim() -> None:
     with pytest.raises(SlurmError) as caught:
         cluster.cancel(["99x"], fake)
     assert str(caught.value) == "scancel failed with exit code 1: scancel: error: Invalid job id 99x"
-    assert fake.calls == [["scancel", "99x"]]
+    assert fake.calls == [["scancel", "--verbose", "99x"]]
 
 
 @pytest.mark.parametrize(

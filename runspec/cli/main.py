@@ -404,12 +404,13 @@ def _cmd_pipe(args: argparse.Namespace) -> int:
 
 
 def _slurm_job(args: argparse.Namespace, *, submitting: bool) -> tuple[Any, Any]:
-    """Assemble the job and render its batch script.
+    """Assemble the job and render its batch script (a :class:`~runspec.slurm.cluster.Submission`).
 
     Submitting creates the (empty) job folder, and removes it again when rendering
     refuses the job; printing only plans the folder.
     """
-    from ..slurm.cluster import prepare, remove_folder
+    from ..slurm.cluster import prepare
+    from ..slurm.follow import _drop_empty
 
     job = _assemble(args, args.profile, create=submitting)
     try:
@@ -419,18 +420,18 @@ def _slurm_job(args: argparse.Namespace, *, submitting: bool) -> tuple[Any, Any]
             if submitting:
                 raise RunspecError(message, key="run.env.executor")
             _warn(message)
-        job, script = prepare(
-            job, args=args.script_args, attached=False, submitting=submitting,
+        sub = prepare(
+            job, args=args.script_args, submitting=submitting,
             after=getattr(args, "after", ()),
             dependency_type=getattr(args, "dependency_type", "afterok"),
         )  # fmt: skip
     except BaseException:
         if submitting:
-            remove_folder(job.dir)
+            _drop_empty(job.dir, job.env)
         raise
-    for warning in script.warnings:
+    for warning in sub.script.warnings:
         _warn(warning)
-    return job, script
+    return job, sub
 
 
 def _add_sbatch(sub: Any) -> None:
@@ -448,7 +449,8 @@ def _cmd_sbatch(args: argparse.Namespace) -> int:
     from .._files import write_atomic
 
     _require_profile(args)
-    _, script = _slurm_job(args, submitting=False)
+    _, sub = _slurm_job(args, submitting=False)
+    script = sub.script
     if args.output:
         try:
             write_atomic(args.output, script.text, script.mode)
@@ -486,24 +488,56 @@ def _add_submit(sub: Any) -> None:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from ..job import select_profile
-    from ..slurm.cluster import output_files, refuse_tunnel, require_sbatch, submit, tail, wait
+    from ..slurm.cluster import require_sbatch, send
 
     _require_profile(args)
-    _, profile = select_profile(args.profile, args.env_file)
-    refuse_tunnel(profile.values if profile else {})
-    require_sbatch()
-    job, script = _slurm_job(args, submitting=True)
-    answer = submit(job, script, argv=tuple(sys.argv), test_only=args.test_only)
+    if not _over_ssh(args):
+        require_sbatch()
+    _, sub = _slurm_job(args, submitting=True)
+    answer = send(sub, argv=tuple(sys.argv), test_only=args.test_only)
     print(answer, flush=True)
     if args.test_only or not args.wait:
         return 0
-    code = wait(answer, on_state=lambda state: _note(f"job {answer}: {state}"))
-    out, err = output_files(job.dir, job.name, answer)
-    print(tail(out), end="", flush=True)
-    print(tail(err), end="", file=sys.stderr)
-    _note(f"job {answer} ended with exit code {code}")
+    return _wait_for(sub, answer)
+
+
+def _over_ssh(args: argparse.Namespace) -> bool:
+    """Whether the profile submits over ssh (then the cluster, not this machine, needs sbatch)."""
+    from ..job import select_profile
+
+    _, profile = select_profile(args.profile, args.env_file)
+    return profile is not None and profile.values.get("tunnel") == "ssh"
+
+
+def _wait_for(sub: Any, job_id: str) -> int:
+    """``submit --wait``: the state while waiting, then the tail of the output; Ctrl-C
+    leaves the job running."""
+    from ..slurm.cluster import output_files, wait
+    from ..slurm.follow import Progress, interrupted
+
+    transport = sub.transport
+    progress = Progress(job_id)
+    try:
+        code = wait(job_id, on_poll=progress.poll, runner=transport.run, host=transport.host)
+    except KeyboardInterrupt:
+        progress.settle()
+        return interrupted(transport, job_id, cancelling=False)
+    files = output_files(sub.folder, sub.name, job_id)
+    tails = transport.read([(path, -_TAIL_BYTES) for path in files])
+    for data, stream in zip(tails, (sys.stdout, sys.stderr), strict=True):
+        if data:
+            stream.write(_last_lines(data))
+            stream.flush()
+    progress.ended(code)
     return code
+
+
+_TAIL_BYTES = 64 * 1024
+
+
+def _last_lines(data: bytes, count: int = 20) -> str:
+    text = data.decode("utf-8", errors="replace")
+    return "".join(text.splitlines(keepends=True)[-count:])
 
 
 def _note(message: str) -> None:
@@ -522,8 +556,13 @@ def _add_status(sub: Any) -> None:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from ..slurm.cluster import render_status, status
+    from ..slurm.records import Finder
 
-    rows = status(args.ids)
+    finder = Finder()
+    rows = []
+    for job_id in args.ids:
+        _, transport = finder(job_id)
+        rows += status([job_id], runner=transport.run, host=transport.host)
     if args.json:
         _print_json(rows)
     else:
@@ -539,17 +578,82 @@ def _add_cancel(sub: Any) -> None:
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
     from ..slurm.cluster import cancel
+    from ..slurm.records import Finder
 
-    cancel(args.ids)
-    _note("cancelled " + " ".join(args.ids))
+    finder = Finder()
+    for job_id in args.ids:
+        _, transport = finder(job_id)
+        left = cancel([job_id], transport.run, transport.host)
+        if job_id in left:
+            _note(f"job {job_id} was not cancelled: {left[job_id]}")
+        else:
+            _note(f"cancelled job {job_id}")
     return 0
+
+
+# logs -----------------------------------------------------------------------
+
+
+def _add_logs(sub: Any) -> None:
+    parser = _parser(
+        sub, "logs", "Print a Slurm job's output, or follow it until the job ends (-f).",
+        "runspec logs 1234        # what the job wrote so far: stdout, then stderr\n"
+        "runspec logs 1234 -f     # follow it (reattach): exits with the job's exit code",
+    )  # fmt: skip
+    parser.add_argument("id", metavar="JOBID", help="a Slurm job id")
+    parser.add_argument("-f", "--follow", action="store_true", help="follow until the job ends")
+    parser.set_defaults(handler=_cmd_logs)
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    from ..slurm.follow import Progress, follow
+    from ..slurm.records import Finder
+
+    record, transport = Finder()(args.id)
+    files = _output_of(args.id, record, transport)
+    if not args.follow:
+        found = transport.read([(path, 0) for path in files])
+        for data, stream in zip(found, (sys.stdout, sys.stderr), strict=True):
+            if data:
+                stream.flush()
+                stream.buffer.write(data)
+                stream.buffer.flush()
+        if found == [None, None]:
+            _note(f"job {args.id} has no output yet")
+        return 0
+    progress = Progress(args.id, since=record.submitted if record else None)
+    try:
+        code = follow(args.id, files, transport=transport, progress=progress)
+    except KeyboardInterrupt:
+        progress.settle()
+        _note(f"stopped following job {args.id}; it keeps running")
+        return 130
+    progress.ended(code)
+    return code
+
+
+def _output_of(job_id: str, record: Any, transport: Any) -> Any:
+    """The job's output files: from its record, else from Slurm (a job of this cluster)."""
+    from pathlib import PurePath
+
+    from ..slurm.cluster import query
+
+    if record is not None and record.output is not None:
+        return record.output
+    found = query(job_id, transport.run, transport.host)
+    if not found["stdout"]:
+        raise RunspecError(
+            f"job {job_id}: no record of it under ~/.runspec/jobs, and Slurm does not say "
+            "where its output is"
+        )
+    return PurePath(found["stdout"]), PurePath(found["stderr"] or found["stdout"])
 
 
 # main -----------------------------------------------------------------------
 
 _COMMANDS = (
     _add_show, _add_check, _add_list, _add_env, _add_config, _add_run, _add_pipe,
-    _add_sbatch, _add_submit, _add_status, _add_cancel,
+    _add_sbatch, _add_submit, _add_status, _add_cancel, _add_logs,
 )  # fmt: skip
 
 

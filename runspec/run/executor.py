@@ -76,7 +76,8 @@ def job_dir_for(name: str, *, create: bool = True) -> Callable[[Mapping[str, Any
     """The ``job_dir`` callable for :func:`runspec.job.assemble`, by executor.
 
     Local jobs: ``<job_dir or .runspec/jobs>/<timestamp>-<name>/``. Slurm jobs:
-    ``<job_dir or remote_job_dir or ~/.runspec/jobs>/<name>/<timestamp>/``.
+    ``<job_dir or remote_job_dir or ~/.runspec/jobs>/<name>/<timestamp>/`` (over ssh a
+    folder on the cluster, staged in ``~/.runspec/jobs/<name>/<timestamp>/`` here).
     """
 
     def make(env: Mapping[str, Any]) -> Path:
@@ -84,14 +85,11 @@ def job_dir_for(name: str, *, create: bool = True) -> Callable[[Mapping[str, Any
         if executor not in CORE_EXECUTORS:
             extra_executor(executor)
         if executor == "slurm":
-            from ..slurm.cluster import job_root, refuse_tunnel
+            from ..slurm.cluster import new_job_folder
 
-            if create:
-                refuse_tunnel(env)
-            parent, leaf = job_root(env) / name, timestamp()
-        else:
-            base = env.get("job_dir") or os.path.join(".runspec", "jobs")
-            parent, leaf = Path(str(base)).expanduser().absolute(), f"{timestamp()}-{name}"
+            return new_job_folder(env, name, create=create)
+        base = env.get("job_dir") or os.path.join(".runspec", "jobs")
+        parent, leaf = Path(str(base)).expanduser().absolute(), f"{timestamp()}-{name}"
         return new_job_dir(parent, leaf) if create else parent / leaf
 
     return make
@@ -102,7 +100,7 @@ def run(job: Job, options: RunOptions) -> int:
     if job.executor == "local":
         return _run_local(job, options)
     if job.executor == "slurm":
-        from ..slurm.cluster import run_slurm
+        from ..slurm.follow import run_slurm
 
         return run_slurm(job, argv=options.argv, args=options.args, detached=options.detached)
     code: int = extra_executor(job.executor).run(job, options)
@@ -140,7 +138,7 @@ def _single_failure(job: Job, result: PipelineResult) -> str:
 def dry_run(job: Job, options: RunOptions) -> str:
     """What ``run --dry-run`` prints: the job config and the exact command; nothing is written."""
     if job.executor == "slurm":
-        from ..slurm.cluster import dry_run_slurm
+        from ..slurm.follow import dry_run_slurm
 
         return dry_run_slurm(
             job, args=options.args, attached=not options.detached,
@@ -210,9 +208,11 @@ def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: R
     """Run jobs joined by pipes on their (common) executor; return the exit code."""
     executor = _common_executor(jobs)
     if executor == "slurm":
-        from ..slurm.cluster import run_slurm_pipeline
+        from ..slurm.follow import run_slurm_pipeline
 
-        return run_slurm_pipeline(jobs, argv=options.argv, step_args=step_args)
+        return run_slurm_pipeline(
+            jobs, argv=options.argv, step_args=step_args, prefix=options.prefix
+        )
     if executor != "local":
         code: int = extra_executor(executor).run_pipe(jobs, step_args, options)
         return code
@@ -253,10 +253,10 @@ def dry_run_pipe(
     """What ``pipe --dry-run`` prints for the executor of the steps."""
     executor = _common_executor(jobs)
     if executor == "slurm":
-        from ..slurm.cluster import dry_run_slurm_pipeline
+        from ..slurm.follow import dry_run_slurm_pipeline
 
         return dry_run_slurm_pipeline(
-            jobs, step_args=step_args, show_secrets=options.show_secrets
+            jobs, step_args=step_args, prefix=options.prefix, show_secrets=options.show_secrets
         )
     if executor != "local":
         return str(extra_executor(executor).dry_run_pipe(jobs, step_args, options))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .._environ import env_text
 from ..auto_mount import local_notes
+from ..errors import PipelineError
 from ..job import Job
 from ..launch import program, torchrun_argv
 from .pipeline.steps import Step
@@ -88,7 +89,30 @@ def local_launch(job: Job, args: Sequence[str] = ()) -> Launch:
         )  # fmt: skip
     else:
         argv = program(spec, config, args, python=sys.executable, namespace=job.config)
+    lines = _before_job(job)
+    if lines:
+        argv = _after_lines(lines, argv)
+        notes.append(f"{len(lines)} startup command(s) run first (startup_commands)")
     return Launch(Step.create(job.name, argv, _environment(job), _workdir(job)), tuple(notes))
+
+
+def _before_job(job: Job) -> list[str]:
+    """The shell lines a local run runs before the job: ``run.env.startup_commands``."""
+    lines = job.env.get("startup_commands") or []
+    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+        message = f"must be a list of strings (got {lines!r})"
+        raise PipelineError(message, key="run.env.startup_commands")
+    return lines
+
+
+def _after_lines(lines: Sequence[str], argv: Sequence[str]) -> tuple[str, ...]:
+    """``argv`` run by a shell after ``lines`` (stopping at the first that fails).
+
+    The job's words reach it as the shell's arguments, never as shell text, and
+    ``exec`` makes the job the process runspec started.
+    """
+    script = "\n".join(("set -e", *lines, 'exec "$@"'))
+    return ("bash", "-c", script, "runspec-startup", *argv)
 
 
 def _workdir(job: Job) -> str | None:

@@ -5,15 +5,24 @@ module              owns
 ==================  =====================================================================
 :mod:`.render`      the pure renderer: a job (or a pipeline of jobs) as the text
                     ``sbatch`` runs; no clock, no environment, no files
-:mod:`.cluster`     the doers: job folders, ``submit``, ``wait``, ``follow``, ``status``,
-                    ``cancel``, and the entry points of ``runspec run``/``pipe`` on Slurm
-:mod:`.transport`   how the programs are reached: the ``Runner`` type (``argv -> (exit
-                    code, stdout, stderr)``) and :func:`run_program`, the local runner
+:mod:`.cluster`     the doers: job folders, ``prepare``, ``send``/``submit``, ``wait``,
+                    ``status``, ``cancel``
+:mod:`.follow`      the terminal side: state while waiting, output as it is written,
+                    Ctrl-C, and the entry points of ``runspec run``/``pipe`` on Slurm
+:mod:`.transport`   how the cluster is reached: the ``Runner`` type (``argv -> (exit
+                    code, stdout, stderr)``), the ``Transport`` protocol and this machine
+:mod:`.ssh`         the OpenSSH client: profile keys, one multiplexed connection per
+                    target, the one function that quotes remote commands
+:mod:`.remote`      a login node over ssh as a ``Transport``: job folders and code
+                    snapshots sent, output read and followed
+:mod:`.snapshot`    the code a job runs from, named by its content
+:mod:`.records`     finding a submitted job (and its login node) again by its id
 ==================  =====================================================================
 
-``render`` imports neither of the others; ``cluster`` runs every program through a
-``Runner`` from ``transport``. The names below are importable from here; each
-module is imported on first use, so that ``runspec status`` does not load the renderer.
+``render`` imports none of the others; ``cluster`` runs every program through a
+``Runner`` and sends every job through a ``Transport``. The names below are importable
+from here; each module is imported on first use, so that ``runspec status`` does not
+load the renderer.
 """
 
 from __future__ import annotations
@@ -24,30 +33,35 @@ if TYPE_CHECKING:
     from .cluster import (
         TERMINAL_STATES,
         Backoff,
+        Submission,
         cancel,
         default_python,
-        dry_run_slurm,
-        dry_run_slurm_pipeline,
         find_repo,
-        follow,
-        job_folder,
         job_root,
+        new_job_folder,
         output_files,
         prepare,
+        prepare_pipeline,
         query,
-        refuse_tunnel,
         remove_folder,
         render_status,
         repo_for,
         require_sbatch,
+        send,
+        status,
+        submit,
+        tail,
+        transport_for,
+        wait,
+    )
+    from .follow import (
+        Progress,
+        dry_run_slurm,
+        dry_run_slurm_pipeline,
+        follow,
         run_attached,
         run_slurm,
         run_slurm_pipeline,
-        status,
-        submit,
-        submit_pipeline,
-        tail,
-        wait,
     )
     from .render import (
         DEPENDENCY_TYPES,
@@ -57,7 +71,8 @@ if TYPE_CHECKING:
         render_pipeline_sbatch,
         render_sbatch,
     )
-    from .transport import Runner, run_program
+    from .ssh import SshTarget, quote_command
+    from .transport import LocalTransport, Runner, Transport, run_program
 
 _MODULES = {
     "render": (
@@ -65,14 +80,17 @@ _MODULES = {
         "render_pipeline_sbatch", "render_sbatch",
     ),
     "cluster": (
-        "TERMINAL_STATES", "Backoff", "cancel", "default_python", "dry_run_slurm",
-        "dry_run_slurm_pipeline", "find_repo", "follow", "job_folder", "job_root",
-        "output_files", "prepare", "query", "refuse_tunnel", "remove_folder", "render_status",
-        "repo_for", "require_sbatch",
-        "run_attached", "run_slurm", "run_slurm_pipeline", "status", "submit",
-        "submit_pipeline", "tail", "wait",
+        "TERMINAL_STATES", "Backoff", "Submission", "cancel", "default_python", "find_repo",
+        "job_root", "new_job_folder", "output_files", "prepare", "prepare_pipeline", "query",
+        "remove_folder", "render_status", "repo_for", "require_sbatch", "send", "status",
+        "submit", "tail", "transport_for", "wait",
     ),
-    "transport": ("Runner", "run_program"),
+    "follow": (
+        "Progress", "dry_run_slurm", "dry_run_slurm_pipeline", "follow", "run_attached",
+        "run_slurm", "run_slurm_pipeline",
+    ),
+    "ssh": ("SshTarget", "quote_command"),
+    "transport": ("LocalTransport", "Runner", "Transport", "run_program"),
 }  # fmt: skip
 
 __all__ = [
@@ -80,7 +98,12 @@ __all__ = [
     "TERMINAL_STATES",
     "Backoff",
     "BatchScript",
+    "LocalTransport",
+    "Progress",
     "Runner",
+    "SshTarget",
+    "Submission",
+    "Transport",
     "cancel",
     "check_time",
     "default_python",
@@ -88,13 +111,14 @@ __all__ = [
     "dry_run_slurm_pipeline",
     "find_repo",
     "follow",
-    "job_folder",
     "job_root",
+    "new_job_folder",
     "output_files",
     "pipeline_name",
     "prepare",
+    "prepare_pipeline",
     "query",
-    "refuse_tunnel",
+    "quote_command",
     "remove_folder",
     "render_pipeline_sbatch",
     "render_sbatch",
@@ -105,10 +129,11 @@ __all__ = [
     "run_program",
     "run_slurm",
     "run_slurm_pipeline",
+    "send",
     "status",
     "submit",
-    "submit_pipeline",
     "tail",
+    "transport_for",
     "wait",
 ]
 

@@ -1,13 +1,16 @@
-"""Slurm batch jobs on a cluster: submit, wait, status, cancel, and following the output.
+"""Slurm batch jobs on a cluster: prepare, submit, wait, status and cancel.
 
 These are the thin doers around the pure renderer in :mod:`runspec.slurm.render`.
 Every call of a Slurm program goes through a ``runner`` (``argv -> (exit code, stdout,
-stderr)``, see :mod:`runspec.slurm.transport`) so tests can inject one; the default
-runs the program on this machine.
+stderr)``) so tests can inject one, and every job folder reaches the cluster through a
+:class:`~runspec.slurm.transport.Transport`: this machine (a login node) or one over
+ssh (:mod:`runspec.slurm.remote`). Following a job's output is
+:mod:`runspec.slurm.follow`.
 
 Job folders are ``<root>/<job name>/<timestamp>/`` where root is the profile's
 ``job_dir``, else its ``remote_job_dir``, else ``~/.runspec/jobs`` (a home folder is
-on the shared file system of a cluster, and compute nodes must see the folder).
+on the shared file system of a cluster, and compute nodes must see the folder). Over
+ssh the root is always ``remote_job_dir``, a folder on the cluster.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from .._files import write_atomic
 from ..errors import SlurmError
-from .transport import Runner, run_program
+from .transport import Code, LocalTransport, Runner, Transport, run_program
 
 if TYPE_CHECKING:
     from ..job import Job
@@ -32,29 +35,26 @@ if TYPE_CHECKING:
 __all__ = [
     "TERMINAL_STATES",
     "Backoff",
+    "Submission",
     "cancel",
+    "code_for",
     "default_python",
-    "dry_run_slurm",
-    "dry_run_slurm_pipeline",
     "find_repo",
-    "follow",
-    "job_folder",
     "job_root",
+    "new_job_folder",
     "output_files",
     "prepare",
+    "prepare_pipeline",
     "query",
-    "refuse_tunnel",
     "remove_folder",
     "render_status",
     "repo_for",
     "require_sbatch",
-    "run_attached",
-    "run_slurm",
-    "run_slurm_pipeline",
+    "send",
     "status",
     "submit",
-    "submit_pipeline",
     "tail",
+    "transport_for",
     "wait",
 ]
 
@@ -66,21 +66,10 @@ TERMINAL_STATES = frozenset(
 )  # fmt: skip
 """Job states after which a job never runs again."""
 
-def refuse_tunnel(env: Mapping[str, Any]) -> None:
-    """Refuse to submit a job whose profile reaches its cluster over ssh (``tunnel = "ssh"``).
-
-    ``sbatch`` and ``--dry-run`` still show such a job; submitting it needs runspec on
-    a login node of the cluster until remote submission exists.
-    """
-    if env.get("tunnel") != "ssh":
-        return
-    host, user = env.get("host"), env.get("user")
-    where = f" to {user}@{host}" if host and user else f" to {host}" if host else ""
-    message = (
-        f"submitting over ssh{where} is not available yet: run runspec on a login node of"
-        " the cluster (tunnel = \"local\"); 'runspec sbatch' and --dry-run show the job"
-    )
-    raise SlurmError(message, key="run.env.tunnel")
+_NOT_FOUND = 127
+_NO_SLURM_HINT = (
+    "Slurm's commands are needed here (a login node), or a job submitted from here over ssh"
+)
 
 
 def require_sbatch(which: Callable[[str], str | None] | None = None) -> None:
@@ -93,7 +82,14 @@ def require_sbatch(which: Callable[[str], str | None] | None = None) -> None:
 
 
 def job_root(env: Mapping[str, Any]) -> Path:
-    """Where job folders go: ``job_dir``, else ``remote_job_dir``, else ``~/.runspec/jobs``."""
+    """Where job folders go: ``job_dir``, else ``remote_job_dir``, else ``~/.runspec/jobs``.
+
+    Over ssh (``tunnel = "ssh"``): ``remote_job_dir``, which must then be set.
+    """
+    from .ssh import SshTarget, is_remote
+
+    if is_remote(env):
+        return Path(SshTarget.from_env(env).job_root)
     for key in ("job_dir", "remote_job_dir"):
         value = env.get(key)
         if value:
@@ -101,88 +97,241 @@ def job_root(env: Mapping[str, Any]) -> Path:
     return Path(os.path.expanduser("~")) / ".runspec" / "jobs"
 
 
-def job_folder(env: Mapping[str, Any], name: str, stamp: str) -> Path:
-    """A job folder ``<root>/<name>/<stamp>`` that does not exist yet (``-2``, ... if taken).
-
-    Nothing is created; :func:`submit` creates the folder.
-    """
-    parent = job_root(env) / name
-    for attempt in range(1, 1000):
-        folder = parent / (stamp if attempt == 1 else f"{stamp}-{attempt}")
-        if not folder.exists():
-            return folder
-    raise SlurmError(f"too many job folders named {stamp}", path=parent)
-
-
 def output_files(job_dir: Path, name: str, job_id: str) -> tuple[Path, Path]:
     """The job's stdout and stderr files (``--output``/``--error`` are ``%x-%j.out/.err``)."""
     return job_dir / f"{name}-{job_id}.out", job_dir / f"{name}-{job_id}.err"
 
 
+# -- preparing ----------------------------------------------------------------------------
+
+
+def transport_for(env: Mapping[str, Any]) -> Transport:
+    """How a profile reaches its cluster: over ssh (``tunnel = "ssh"``), else this machine."""
+    from .ssh import is_remote
+
+    if is_remote(env):
+        from .remote import SshTransport
+        from .ssh import SshTarget
+
+        return SshTransport(SshTarget.from_env(env))
+    return LocalTransport()
+
+
+def new_job_folder(env: Mapping[str, Any], name: str, *, create: bool = True) -> Path:
+    """A new job folder ``<root>/<name>/<timestamp>`` (``-2``, ... when taken).
+
+    Over ssh the folder is on the cluster: what is created (when ``create``) is its
+    staging folder here, ``~/.runspec/jobs/<name>/<timestamp>``, which also keeps the
+    job's record; the cluster's folder is created when the job is submitted.
+    """
+    from ..job import new_job_dir, timestamp
+    from .ssh import is_remote
+
+    root, leaf = job_root(env), timestamp()
+    if not is_remote(env):
+        return new_job_dir(root / name, leaf) if create else root / name / leaf
+    from .remote import local_root
+
+    staged = new_job_dir(local_root() / name, leaf) if create else local_root() / name / leaf
+    return root / name / staged.name
+
+
+def code_for(job: Job, transport: Transport) -> tuple[Path | None, Code | None]:
+    """The recipe's repository (as the renderer wants it) and the code snapshot to send.
+
+    A snapshot is taken when the job runs from one (:func:`uses_snapshot`); outside git
+    the recipe's folder is the snapshot, but only over ssh (a login node refuses it).
+    """
+    from .render import uses_snapshot
+    from .snapshot import take
+
+    repo = repo_for(job)
+    if not uses_snapshot(job.env):
+        return repo, None
+    if repo is None and transport.host is None:
+        return None, None  # the renderer refuses: 'snapshot' needs the recipe in git
+    git = repo is not None
+    root = repo or job.spec.script_path.parent
+    snapshot = take(root, git=git)
+    assert job.dir is not None
+    return root, Code(snapshot, transport.code_folder(snapshot.id, job.dir))
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A job (or a pipeline of jobs) rendered for its cluster: what :func:`send` submits."""
+
+    jobs: tuple[Job, ...]
+    folder: Path
+    """Where ``sbatch.sh`` and the job's output go, on the cluster."""
+    name: str
+    """The Slurm job name (the output files are ``<name>-<job id>.out`` and ``.err``)."""
+    script: BatchScript
+    code: Code | None
+    transport: Transport
+
+
+def _placed(job: Job, transport: Transport, submitting: bool) -> tuple[Job, tuple[str, ...]]:
+    """The job with its pinned sources (``${auto_mount:...}``) placed, and notes about them.
+
+    They are checked out on this machine, so a job sent over ssh cannot use them yet.
+    """
+    from ..auto_mount import pins, placed
+
+    found = pins(job.env) if transport.host is not None else []
+    if not found:
+        return placed(job, fetch=submitting)
+    index, pin = found[0]
+    message = (
+        f"{pin.url}@{pin.ref} would be checked out on this machine, not on "
+        f"{transport.host}: over ssh, check it out on the cluster and mount that folder"
+    )
+    if submitting:
+        raise SlurmError(message, key=f"run.env.mounts.{index}")
+    return job, (f"run.env.mounts.{index}: {message}",)
+
+
+def prepare(
+    job: Job,
+    *,
+    args: Sequence[str] = (),
+    attached: bool = False,
+    submitting: bool = False,
+    after: Sequence[str] = (),
+    dependency_type: str = "afterok",
+    transport: Transport | None = None,
+) -> Submission:
+    """Render ``job`` for its cluster, with the code snapshot it runs from (if any).
+
+    ``attached``: the job is followed as it runs (the profile's ``run_partition``).
+    Pinned sources in the mounts are checked out when ``submitting``, and only planned
+    otherwise; what is not checked out yet is said in the script's warnings.
+    """
+    from .render import render_sbatch
+
+    transport = transport or transport_for(job.env)
+    job, notes = _placed(job, transport, submitting)
+    repo, code = code_for(job, transport)
+    script = render_sbatch(
+        job, args=args, after=after, dependency_type=dependency_type, python=default_python(job),
+        repo=repo, code=Path(code.folder) if code else None, attached=attached,
+    )  # fmt: skip
+    script = replace(script, warnings=(*notes, *script.warnings))
+    assert job.dir is not None
+    return Submission((job,), job.dir, job.name, script, code, transport)
+
+
+def prepare_pipeline(
+    jobs: Sequence[Job],
+    *,
+    step_args: Sequence[Sequence[str]],
+    prefix: bool = False,
+    submitting: bool = True,
+    transport: Transport | None = None,
+) -> Submission:
+    """Render ``jobs`` as one streaming batch job in a folder of its own (made when
+    ``submitting``, which also checks out the steps' pinned sources)."""
+    from .render import pipeline_name, render_pipeline_sbatch
+
+    transport = transport or transport_for(jobs[0].env)
+    steps: list[Job] = []
+    notes: list[str] = []
+    for job in jobs:
+        step, said = _placed(job, transport, submitting)
+        steps.append(step)
+        notes += said
+    name = pipeline_name(steps)
+    folder = new_job_folder(steps[0].env, name, create=submitting)
+    repo, code = code_for(replace(steps[0], dir=folder), transport)
+    script = render_pipeline_sbatch(
+        steps, folder=folder, name=name, args=step_args, python=default_python(steps[0]),
+        repo=repo, code=Path(code.folder) if code else None, prefix=prefix,
+    )  # fmt: skip
+    script = replace(script, warnings=(*notes, *script.warnings))
+    return Submission(tuple(steps), folder, name, script, code, transport)
+
+
 # -- submitting ---------------------------------------------------------------------------
 
 
-def _snapshot(repo: Path, target: Path, runner: Runner) -> None:
-    """Copy the repository's tracked and untracked-but-not-ignored files, as they are now."""
-    import shutil
-
-    argv = ["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
-    code, out, err = runner(argv)
-    if code != 0:
-        raise SlurmError(f"git ls-files failed with exit code {code}: {err.strip()}", path=repo)
-    for relative in dict.fromkeys(out.split("\0")):
-        source = repo / relative
-        if not relative or (source.is_dir() and not source.is_symlink()):
-            continue  # submodules are folders; an empty name ends the list
-        if not os.path.lexists(source):
-            continue  # deleted in the work tree but still in the index
-        destination = target / relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, destination, follow_symlinks=False)
-
-
-def _write_folder(folder: Path, jobs: Sequence[Job], script: BatchScript, run: Runner) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = write_atomic(folder / "sbatch.sh", script.text, script.mode)
+def _write_folder(
+    transport: Transport, folder: Path, jobs: Sequence[Job], script: BatchScript
+) -> None:
+    staged = transport.stage(folder)
+    staged.mkdir(parents=True, exist_ok=True)
+    write_atomic(staged / "sbatch.sh", script.text, script.mode)
     for job in jobs:
         assert job.dir is not None
-        job.dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(job.config_file, job.config_document(), script.mode)
-    if script.snapshot is not None:
-        _snapshot(*script.snapshot, run)
-    return path
+        where = transport.stage(job.dir)
+        where.mkdir(parents=True, exist_ok=True)
+        write_atomic(where / job.config_file.name, job.config_document(), script.mode)
 
 
 def remove_folder(folder: Path) -> None:
     """Remove a job folder and everything in it, and its parent if that is left empty."""
-    import contextlib
-    import shutil
+    from .transport import remove_folder as remove
 
-    shutil.rmtree(folder, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        folder.parent.rmdir()  # the job name's folder, when this was its only job
+    remove(folder)
 
 
-def _sbatch(folder: Path, jobs: Sequence[Job], script: BatchScript, test_only: bool,
-            runner: Runner | None) -> str:
-    if folder.exists() and any(folder.iterdir()):
+def _records(sub: Submission, argv: Sequence[str], job_id: str, **extra: Any) -> None:
+    """Each job folder's ``runspec.json`` (the staged copy, for a job sent over ssh)."""
+    from ..job import write_record
+
+    transport = sub.transport
+    shared: dict[str, Any] = {"batch_script": str(sub.folder / "sbatch.sh"), **extra}
+    out, err = output_files(sub.folder, sub.name, job_id)
+    shared["output"] = {"stdout": str(out), "stderr": str(err)}
+    shared.update(transport.record_fields())
+    if sub.code is not None:
+        snapshot = sub.code.snapshot
+        shared["snapshot"] = {"id": snapshot.id, "files": len(snapshot.entries),
+                              "folder": str(sub.code.folder)}  # fmt: skip
+    for index, job in enumerate(sub.jobs, start=1):
+        assert job.dir is not None
+        in_pipeline = len(sub.jobs) > 1 or job.dir != sub.folder
+        step = {"pipeline_dir": str(sub.folder), "step": index} if in_pipeline else {}
+        write_record(replace(job, dir=transport.stage(job.dir)), argv, job_id, **shared, **step)
+
+
+def send(sub: Submission, *, argv: Sequence[str], test_only: bool = False) -> str:
+    """Write the job folder(s), put them on the cluster, run ``sbatch``; return the job id.
+
+    With ``test_only``: sbatch's answer, and nothing stays. When sbatch fails, its
+    stderr is shown verbatim with its exit code and nothing half-written stays.
+    """
+    transport, folder = sub.transport, sub.folder
+    staged = transport.stage(folder)
+    if staged.exists() and any(staged.iterdir()):
         raise SlurmError("job folder is not empty; submit again", path=folder)
-    run = runner or (lambda command: run_program(command, cwd=str(folder)))
+    folders = list(dict.fromkeys([folder, *(job.dir for job in sub.jobs if job.dir)]))
     try:
-        path = _write_folder(folder, jobs, script, run)
+        _write_folder(transport, folder, sub.jobs, sub.script)
+        if transport.host is not None and not test_only:
+            from .remote import RECORD_JOB_ID
+
+            _records(sub, argv, RECORD_JOB_ID)  # sent along; the cluster fills in the id
         options = ["--test-only"] if test_only else ["--parsable"]
-        code, out, err = run(["sbatch", *options, str(path)])
+        command = ["sbatch", *options, str(folder / "sbatch.sh")]
+        code, out, err = transport.submit(folders, command, sub.code)
         if code != 0:
             raise SlurmError(f"sbatch failed with exit code {code}: {err.strip() or out.strip()}")
         if test_only:
-            remove_folder(folder)
+            transport.discard(folders)
             return (err or out).strip()
-        job_id = out.strip().split(";")[0]
-        if not re.fullmatch(r"[0-9]+(?:_[0-9]+)?", job_id):
-            raise SlurmError(f"sbatch printed no job id (got {out.strip()!r})")
+        job_id = _job_id(out)
     except BaseException:
-        remove_folder(folder)
+        transport.discard(folders)
         raise
+    _records(sub, argv, job_id)
+    return job_id
+
+
+def _job_id(out: str) -> str:
+    lines = out.strip().splitlines()
+    job_id = lines[-1].split(";")[0].strip() if lines else ""
+    if not re.fullmatch(r"[0-9]+(?:_[0-9]+)?", job_id):
+        raise SlurmError(f"sbatch printed no job id (got {out.strip()!r})")
     return job_id
 
 
@@ -196,42 +345,18 @@ def submit(
 ) -> str:
     """Create the job folder, write the script, config and record, run ``sbatch --parsable``.
 
-    Returns the job id (with ``test_only``: sbatch's answer, and the folder is removed).
-    When sbatch fails its stderr is shown verbatim with its exit code and the folder is
-    removed, so nothing half-written stays.
+    The one-job form of :func:`send` on this machine (``runner`` replaces its programs).
     """
-    from ..job import write_record
-
     if job.dir is None:
         raise SlurmError("the job has no folder", key="run.job.dir")
-    job_id = _sbatch(job.dir, [job], script, test_only, runner)
-    if not test_only:
-        write_record(job, argv, job_id, batch_script=str(job.dir / "sbatch.sh"))
-    return job_id
+    transport = LocalTransport(runner)
+    code = None
+    if script.snapshot is not None:
+        from .snapshot import take
 
-
-def submit_pipeline(
-    jobs: Sequence[Job],
-    script: BatchScript,
-    *,
-    folder: Path,
-    argv: Sequence[str],
-    test_only: bool = False,
-    runner: Runner | None = None,
-) -> str:
-    """Like :func:`submit` for a script of :func:`~runspec.slurm.render.render_pipeline_sbatch`.
-
-    ``folder`` gets the script and the job's output; each step's folder (inside it or
-    not) gets its config and a ``runspec.json`` record naming the step.
-    """
-    from ..job import write_record
-
-    job_id = _sbatch(folder, jobs, script, test_only, runner)
-    if not test_only:
-        for index, job in enumerate(jobs, start=1):
-            extra = {"pipeline_dir": str(folder), "step": index}
-            write_record(job, argv, job_id, batch_script=str(folder / "sbatch.sh"), **extra)
-    return job_id
+        code = Code(take(script.snapshot[0], git=True, runner=runner), script.snapshot[1])
+    sub = Submission((job,), job.dir, job.name, script, code, transport)
+    return send(sub, argv=argv, test_only=test_only)
 
 
 # -- following ----------------------------------------------------------------------------
@@ -275,9 +400,15 @@ def _exit_code(state: str, raw: str) -> int:
     return number
 
 
+def _line(out: str, start: str = "") -> str:
+    """The command's answer line: the last one (a login shell may print before it)."""
+    lines = [line for line in out.strip().splitlines() if line.startswith(start)]
+    return lines[-1] if lines else ""
+
+
 def _query_scontrol(job_id: str, run: Runner) -> dict[str, Any] | None:
     code, out, _ = run(["scontrol", "show", "job", "-o", job_id])
-    line = out.strip().splitlines()[0] if code == 0 and out.strip() else ""
+    line = _line(out, "JobId=") if code == 0 else ""
     if not line:
         return None
     fields = _fields(line)
@@ -293,6 +424,7 @@ def _query_scontrol(job_id: str, run: Runner) -> dict[str, Any] | None:
         "nodes": fields.get("NodeList", ""),
         "elapsed": fields.get("RunTime", ""),
         "stdout": fields.get("StdOut", ""),
+        "stderr": fields.get("StdErr", ""),
         "source": "scontrol",
     }
 
@@ -300,8 +432,7 @@ def _query_scontrol(job_id: str, run: Runner) -> dict[str, Any] | None:
 def _query_sacct(job_id: str, run: Runner) -> dict[str, Any] | None:
     fields = "JobID,JobName,State,ExitCode,Reason,NodeList,Elapsed"
     code, out, _ = run(["sacct", "-X", "-n", "-P", "-j", job_id, "-o", fields])
-    line = out.strip().splitlines()[0] if code == 0 and out.strip() else ""
-    parts = line.split("|")
+    parts = _line(out).split("|") if code == 0 else []
     if len(parts) != 7:
         return None
     state = parts[2].split()[0] if parts[2] else "UNKNOWN"
@@ -309,37 +440,58 @@ def _query_sacct(job_id: str, run: Runner) -> dict[str, Any] | None:
     return {
         "job_id": parts[0], "name": parts[1], "state": state,
         "exit_code": _exit_code(state, parts[3]) if terminal else None,
-        "reason": parts[4], "nodes": parts[5], "elapsed": parts[6], "stdout": "",
+        "reason": parts[4], "nodes": parts[5], "elapsed": parts[6], "stdout": "", "stderr": "",
         "source": "sacct",
     }  # fmt: skip
 
 
 def _query_squeue(job_id: str, run: Runner) -> dict[str, Any] | None:
     code, out, _ = run(["squeue", "-h", "-j", job_id, "-o", "%i|%j|%T|%r|%N|%M"])
-    parts = out.strip().split("|") if code == 0 else []
+    parts = _line(out).split("|") if code == 0 else []
     if len(parts) != 6:
         return None
     return {
         "job_id": parts[0], "name": parts[1], "state": parts[2], "exit_code": None,
-        "reason": parts[3], "nodes": parts[4], "elapsed": parts[5], "stdout": "",
+        "reason": parts[3], "nodes": parts[4], "elapsed": parts[5], "stdout": "", "stderr": "",
         "source": "squeue",
     }  # fmt: skip
 
 
-def query(job_id: str, runner: Runner | None = None) -> dict[str, Any]:
-    """One job's state: ``scontrol``, else ``sacct`` (accounting), else ``squeue``."""
-    run = runner or run_program
+class _Noting:
+    """A runner that notes which programs were not found (exit code 127)."""
+
+    def __init__(self, run: Runner) -> None:
+        self.run, self.missing = run, list[str]()
+
+    def __call__(self, argv: Sequence[str]) -> tuple[int, str, str]:
+        code, out, err = self.run(argv)
+        if code == _NOT_FOUND:
+            self.missing.append(argv[0])
+        return code, out, err
+
+
+def query(job_id: str, runner: Runner | None = None, host: str | None = None) -> dict[str, Any]:
+    """One job's state: ``scontrol``, else ``sacct`` (accounting), else ``squeue``.
+
+    ``host`` names the login node in errors (None: this machine).
+    """
+    run = _Noting(runner or run_program)
     for ask in (_query_scontrol, _query_sacct, _query_squeue):
         found = ask(job_id, run)
         if found is not None:
             return found
+    if len(run.missing) == 3:
+        where = f"on the PATH of {host}" if host else f"on PATH; {_NO_SLURM_HINT}"
+        raise SlurmError(f"scontrol, sacct and squeue not found {where}")
     message = f"job {job_id} is unknown to Slurm (scontrol, sacct and squeue have no record)"
-    raise SlurmError(message)
+    raise SlurmError(message + (f" on {host}" if host else ""))
 
 
-def status(ids: Sequence[str], runner: Runner | None = None) -> list[dict[str, Any]]:
+def status(
+    ids: Sequence[str], runner: Runner | None = None, host: str | None = None
+) -> list[dict[str, Any]]:
     """The state of each job: id, name, state, exit code (when finished), reason, nodes, time."""
-    return [query(str(job_id), runner) for job_id in ids]
+    return [query(str(job_id), runner, host) for job_id in ids]
 
 
 def render_status(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -353,29 +505,50 @@ def render_status(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
-def cancel(ids: Sequence[str], runner: Runner | None = None) -> None:
-    """Cancel jobs with ``scancel``; its errors are shown verbatim with its exit code."""
-    code, out, err = (runner or run_program)(["scancel", *map(str, ids)])
+def cancel(
+    ids: Sequence[str], runner: Runner | None = None, host: str | None = None
+) -> dict[str, str]:
+    """Cancel jobs with ``scancel``; its errors are shown verbatim with its exit code.
+
+    Returns what scancel said of jobs it did not cancel (``Job/step already completing
+    or completed``). A job id Slurm does not know is an error (scancel itself exits 0).
+    """
+    run = runner or run_program
+    code, out, err = run(["scancel", "--verbose", *map(str, ids)])
+    if code == _NOT_FOUND:
+        where = f"on the PATH of {host}" if host else f"on PATH; {_NO_SLURM_HINT}"
+        raise SlurmError(f"scancel not found {where}")
     if code != 0:
         raise SlurmError(f"scancel failed with exit code {code}: {err.strip() or out.strip()}")
+    said = dict(re.findall(r"Kill job error on job id (\S+): (.+)", err))
+    unknown = [job_id for job_id, why in said.items() if "Invalid job id" in why]
+    if unknown:
+        where = f" on {host}" if host else ""
+        raise SlurmError(f"job {', '.join(unknown)} is unknown to Slurm{where}: nothing to cancel")
+    return {job_id: why.strip() for job_id, why in said.items()}
 
 
 def wait(
     job_id: str,
     *,
     on_state: Callable[[str], None] | None = None,
+    on_poll: Callable[[Mapping[str, Any]], None] | None = None,
     poll: Backoff = Backoff(),
     runner: Runner | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    host: str | None = None,
 ) -> int:
     """Wait until the job ends and return its exit code (``128 + signal`` when killed).
 
-    ``on_state`` is called with each new state. Polls follow ``poll``: quick at first,
-    then never more often than every 3 seconds, up to every 10.
+    ``on_state`` is called with each new state, ``on_poll`` with every answer. Polls
+    follow ``poll``: quick at first, then never more often than every 3 seconds, up
+    to every 10.
     """
     last = None
     for delay in poll.delays():
-        found = query(job_id, runner)
+        found = query(job_id, runner, host)
+        if on_poll is not None:
+            on_poll(found)
         if found["state"] != last:
             last = found["state"]
             if on_state is not None:
@@ -398,168 +571,6 @@ def tail(path: Path, lines: int = 20) -> str:
         return ""
 
 
-# -- attached runs ------------------------------------------------------------------------
-
-
-class _Follower:
-    """Copies what a growing file gains to a stream."""
-
-    def __init__(self, path: Path, stream: TextIO) -> None:
-        self.path, self.stream, self.offset = path, stream, 0
-
-    def pump(self) -> None:
-        try:
-            with open(self.path, "rb") as source:
-                source.seek(self.offset)
-                data = source.read()
-        except FileNotFoundError:
-            return
-        if data:
-            self.offset += len(data)
-            buffer = getattr(self.stream, "buffer", None)
-            if buffer is not None:
-                self.stream.flush()
-                buffer.write(data)
-                buffer.flush()
-            else:
-                self.stream.write(data.decode("utf-8", errors="replace"))
-                self.stream.flush()
-
-
-def follow(
-    job_id: str,
-    files: Sequence[Path],
-    *,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-    poll: Backoff = Backoff(),
-) -> int:
-    """Wait for a job while copying its output files (stdout, stderr) as they grow."""
-    streams = (stdout or sys.stdout, stderr or sys.stderr)
-    followers = [_Follower(path, stream) for path, stream in zip(files, streams, strict=True)]
-
-    def idle(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while True:
-            for follower in followers:
-                follower.pump()
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(0.25, left))
-
-    code = wait(job_id, poll=poll, sleep=idle)
-    idle(0)
-    return code
-
-
-def run_attached(
-    job: Job,
-    *,
-    argv: Sequence[str],
-    args: Sequence[str] = (),
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-) -> int:
-    """Submit ``job`` (its folder planned or created empty), stream its output, return its code.
-
-    This is ``runspec run`` with a Slurm profile: the job's stdout and stderr files are
-    copied to ``stdout``/``stderr`` as they grow; the exit code is the job's.
-    """
-    job, job_id = _submit_rendered(job, argv=argv, args=args, stderr=stderr, attached=True)
-    assert job.dir is not None
-    files = output_files(job.dir, job.name, job_id)
-    return follow(job_id, files, stdout=stdout, stderr=stderr)
-
-
-def _submit_rendered(
-    job: Job, *, argv: Sequence[str], args: Sequence[str], stderr: TextIO | None, attached: bool
-) -> tuple[Job, str]:
-    err = stderr or sys.stderr
-    try:
-        refuse_tunnel(job.env)
-        require_sbatch()
-        job, script = prepare(job, args=args, attached=attached, submitting=True)
-    except BaseException:
-        if job.dir is not None and job.dir.is_dir() and not any(job.dir.iterdir()):
-            remove_folder(job.dir)
-        raise
-    for warning in script.warnings:
-        print(f"runspec: warning: {warning}", file=err)
-    job_id = submit(job, script, argv=argv)
-    print(f"runspec: submitted batch job {job_id} ({job.dir})", file=err, flush=True)
-    return job, job_id
-
-
-def run_slurm(
-    job: Job, *, argv: Sequence[str], args: Sequence[str] = (), detached: bool = False
-) -> int:
-    """``runspec run`` with a Slurm profile: attached (stream, job's exit code) or detached."""
-    if not detached:
-        return run_attached(job, argv=argv, args=args)
-    _, job_id = _submit_rendered(job, argv=argv, args=args, stderr=None, attached=False)
-    print(job_id, flush=True)
-    return 0
-
-
-def dry_run_slurm(
-    job: Job, *, args: Sequence[str] = (), attached: bool = True, show_secrets: bool = False
-) -> str:
-    """What ``runspec run --dry-run`` prints for a Slurm profile: the script, secrets masked."""
-    _, script = prepare(job, args=args, attached=attached, submitting=False)
-    for warning in script.warnings:
-        print(f"runspec: warning: {warning}", file=sys.stderr)
-    return script.text if show_secrets else script.masked
-
-
-def _pipeline_script(
-    jobs: Sequence[Job], step_args: Sequence[Sequence[str]], *, submitting: bool
-) -> tuple[list[Job], Path, str, BatchScript]:
-    from dataclasses import replace
-
-    from ..auto_mount import placed
-    from ..job import timestamp
-    from .render import pipeline_name, render_pipeline_sbatch
-
-    steps: list[Job] = []
-    notes: list[str] = []
-    for job in jobs:
-        step, said = placed(job, fetch=submitting)
-        steps.append(step)
-        notes += said
-    name = pipeline_name(steps)
-    folder = job_folder(steps[0].env, name, timestamp())
-    script = render_pipeline_sbatch(
-        steps, folder=folder, name=name, args=step_args, python=default_python(steps[0]),
-        repo=repo_for(steps[0]),
-    )  # fmt: skip
-    return steps, folder, name, replace(script, warnings=(*notes, *script.warnings))
-
-
-def run_slurm_pipeline(
-    jobs: Sequence[Job], *, argv: Sequence[str], step_args: Sequence[Sequence[str]]
-) -> int:
-    """``runspec pipe`` with a Slurm profile: one batch job, streamed; its exit code."""
-    refuse_tunnel(jobs[0].env)
-    require_sbatch()
-    jobs, folder, name, script = _pipeline_script(jobs, step_args, submitting=True)
-    for warning in script.warnings:
-        print(f"runspec: warning: {warning}", file=sys.stderr)
-    job_id = submit_pipeline(jobs, script, folder=folder, argv=argv)
-    print(f"runspec: submitted batch job {job_id} ({folder})", file=sys.stderr, flush=True)
-    return follow(job_id, output_files(folder, name, job_id))
-
-
-def dry_run_slurm_pipeline(
-    jobs: Sequence[Job], *, step_args: Sequence[Sequence[str]], show_secrets: bool = False
-) -> str:
-    """What ``runspec pipe --dry-run`` prints for a Slurm profile: the script, masked."""
-    script = _pipeline_script(jobs, step_args, submitting=False)[3]
-    for warning in script.warnings:
-        print(f"runspec: warning: {warning}", file=sys.stderr)
-    return script.text if show_secrets else script.masked
-
-
 def find_repo(script: Path, runner: Runner | None = None) -> Path | None:
     """The git work tree holding ``script``, or None when it is in none."""
     argv = ["git", "-C", str(script.parent), "rev-parse", "--show-toplevel"]
@@ -569,40 +580,17 @@ def find_repo(script: Path, runner: Runner | None = None) -> Path | None:
 
 def repo_for(job: Job, runner: Runner | None = None) -> Path | None:
     """The recipe's repository when the script needs it (a container or a code snapshot)."""
-    needed = job.image or job.env.get("code") == "snapshot"
+    from .render import uses_snapshot
+
+    needed = job.image or uses_snapshot(job.env)
     return find_repo(job.spec.script_path, runner) if needed else None
 
 
 def default_python(job: Job) -> str:
-    """The python a job's default command runs: this one, unless the job runs in a container."""
+    """The python a job's default command runs: this one, unless the job runs in a
+    container (``python``) or on a cluster reached over ssh (``python3`` on its PATH)."""
     if job.image:
         return "python"
+    if job.env.get("tunnel") == "ssh":
+        return "python3"
     return sys.executable or "python"
-
-
-def prepare(
-    job: Job,
-    *,
-    args: Sequence[str] = (),
-    attached: bool,
-    submitting: bool,
-    after: Sequence[str] = (),
-    dependency_type: str = "afterok",
-) -> tuple[Job, BatchScript]:
-    """The job as it is submitted, and its batch script.
-
-    Pinned sources in the mounts (``${auto_mount:...}``) are checked out when
-    ``submitting``, and only planned otherwise; what is not checked out yet is said in
-    the script's warnings.
-    """
-    from dataclasses import replace
-
-    from ..auto_mount import placed
-    from .render import render_sbatch
-
-    job, notes = placed(job, fetch=submitting)
-    script = render_sbatch(
-        job, args=args, after=after, dependency_type=dependency_type,
-        python=default_python(job), repo=repo_for(job), attached=attached,
-    )  # fmt: skip
-    return job, replace(script, warnings=(*notes, *script.warnings))

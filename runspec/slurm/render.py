@@ -422,8 +422,15 @@ class _Context:
     python: str
 
 
+def uses_snapshot(env: Mapping[str, Any]) -> bool:
+    """Whether the job runs from a copy of its code: ``code = "snapshot"``, or the default
+    when submitting over ssh (``tunnel = "ssh"``), where the cluster has no checkout."""
+    default = "snapshot" if env.get("tunnel") == "ssh" else "live"
+    return bool(env.get("code", default) == "snapshot")
+
+
 def _snapshot_spec(job: Job, repo: Path | None, code: Path) -> Runspec:
-    if job.env.get("code", "live") != "snapshot":
+    if not uses_snapshot(job.env):
         return job.spec
     if repo is None:
         message = "'snapshot' needs the recipe in a git repository"
@@ -465,6 +472,8 @@ def _workdir(job: Job, spec: Runspec, repo: Path | None, code: Path) -> _Workdir
     cwd = run.get("job", {}).get("cwd") or str(spec.script_path.parent)
     if spec is not job.spec and repo is not None and _is_under(cwd, repo):
         cwd = os.path.normpath(os.path.join(code, os.path.relpath(cwd, repo)))
+    elif spec is not job.spec and job.env.get("tunnel") == "ssh":
+        cwd = str(code)  # a folder of this machine, which the cluster does not have
     return _Workdir(_one_line(cwd, "run.job.cwd"), on_host=True)
 
 
@@ -473,11 +482,11 @@ def _is_under(path: str | Path, folder: str | Path) -> bool:
 
 
 def _container(
-    job: Job, workdir: _Workdir, repo: Path | None, snapshot: bool
+    job: Job, workdir: _Workdir, repo: Path | None, code: Path | None
 ) -> tuple[str, ...]:
     """The srun options of a container job: image, mounts (the profile's, then the
-    checkout and the job folder), working folder. A working folder the job names is
-    never mounted over: it may exist only in the image."""
+    checkout, or the code snapshot, and the job folder), working folder. A working
+    folder the job names is never mounted over: it may exist only in the image."""
     env, image = job.env, job.image
     if not image:
         return ()
@@ -486,7 +495,9 @@ def _container(
         raise SlurmError(f"must be a list of strings (got {mounts!r})", key="run.env.mounts")
     checked = [_check_mount(mount, "run.env.mounts") for mount in mounts]
     assert job.dir is not None
-    own = [job.dir] if snapshot else [repo or job.spec.script_path.parent, job.dir]
+    own = [job.dir] if code else [repo or job.spec.script_path.parent, job.dir]
+    if code and not _is_under(code, job.dir):
+        own.append(code)  # a snapshot shared by jobs, outside the job folder
     if workdir.on_host and not any(_is_under(workdir.folder, folder) for folder in own):
         own.append(Path(workdir.folder))  # the starting folder, where the job works
     for folder in own:
@@ -516,7 +527,7 @@ def _context(
     if not isinstance(extra, (list, tuple)):
         raise SlurmError(f"must be a list of strings (got {extra!r})", key="run.env.srun_args")
     srun = tuple(_one_line(arg, "run.env.srun_args") for arg in extra)
-    srun += _container(job, workdir, repo, spec is not job.spec)
+    srun += _container(job, workdir, repo, code if spec is not job.spec else None)
     program = launch.program(spec, config, args, python=python, namespace=job.config)
     for token in program:
         _one_line(token, "tool.runspec.run.cmd")
@@ -625,6 +636,7 @@ def render_sbatch(
     dependency_type: str = "afterok",
     python: str = "python",
     repo: Path | None = None,
+    code: Path | None = None,
     attached: bool = False,
 ) -> BatchScript:
     """Render ``job`` as a batch script (pure: no I/O, no clock, no environment).
@@ -632,13 +644,14 @@ def render_sbatch(
     ``args`` go after the recipe's command; ``after`` are job ids the job depends on
     (one ``--dependency=<dependency_type>:<id>:<id>``); ``python`` runs the default
     command; ``repo`` is the recipe's repository (mounted at the same path in a
-    container, copied into the job folder with ``code = "snapshot"``). ``attached``
-    says the job is followed as it runs (``runspec run``): it goes to the profile's
-    ``run_partition`` instead of its ``batch_partition``.
+    container, copied with a code snapshot); ``code`` is where the snapshot's copy is
+    (default: ``code/`` in the job folder). ``attached`` says the job is followed as it
+    runs (``runspec run``): it goes to the profile's ``run_partition`` instead of its
+    ``batch_partition``.
     """
     launcher = job.spec.run.launcher
     tasks = _count(job.env, "ntasks_per_node", 1, 1) if launcher == "direct" else 1
-    ctx = _context(job, args, python, repo)
+    ctx = _context(job, args, python, repo, code)
     assert job.dir is not None
     header, warnings = _header(job, job.dir, tasks or 1, after, dependency_type, attached)
     text = _Text()
@@ -654,12 +667,31 @@ def render_sbatch(
     if not any(option.startswith("--container-image=") for option in ctx.srun):
         text.add(_join(("cd", ctx.workdir)))
     text.add(*_launch_lines(job, ctx, args))
-    snapshot = (repo, job.dir / "code") if repo and ctx.spec is not job.spec else None
+    snapshot = (repo, code or job.dir / "code") if repo and ctx.spec is not job.spec else None
     return text.script(warnings, snapshot)
 
 
+_PREFIXER = "LC_ALL=C awk '{ print ENVIRON[\"RUNSPEC_PREFIX\"] $0; fflush() }'"
+
+
+def _prefix_lines(text: _Text, name: str, index: int) -> str:
+    """``--prefix``: a reader that writes the step's stderr as ``[name] line`` lines.
+
+    It reads a named pipe the step's stderr goes to; the job waits for it at the end,
+    so no line is lost. Returns the redirection that sends the step's stderr there.
+    """
+    import shlex
+
+    pipe = f'"$runspec_pipes/err{index + 1}"'
+    text.add(f"mkfifo {pipe}")
+    text.add(f"RUNSPEC_PREFIX={shlex.quote(f'[{name}] ')} {_PREFIXER} <{pipe} >&2 &")
+    text.add('runspec_taps+=("$!")')
+    return f" 2>{pipe}"
+
+
 def _step_lines(
-    text: _Text, job: Job, ctx: _Context, index: int, count: int, args: Sequence[str]
+    text: _Text, job: Job, ctx: _Context, index: int, count: int, args: Sequence[str],
+    prefix: bool = False,
 ) -> None:
     """One pipeline step: a background subshell that ``exec``s its srun."""
     pipes = [_Shell(f'"$runspec_pipes/{n}"') for n in (index, index + 1)]
@@ -680,6 +712,7 @@ def _step_lines(
         )
     srun: tuple[str, ...] = ("exec", "srun", "--nodes=1", "--ntasks=1", "--overlap")
     srun = (*srun, _Shell('--nodelist="$SLURMD_NODENAME"'), *ctx.srun)
+    redirect = _prefix_lines(text, job.name, index) if prefix else ""
     text.add("(")
     if not any(option.startswith("--container-image=") for option in ctx.srun):
         text.add("    " + _join(("cd", ctx.workdir)))
@@ -688,7 +721,7 @@ def _step_lines(
     text.export("RUNSPEC_CONFIG", ctx.config, "    ")
     for name, value, _ in _variables(job):
         text.export(name, value, "    ")
-    text.add("    " + _join((*srun, *wrapper, *program)), ") &", 'runspec_pids+=("$!")')
+    text.add("    " + _join((*srun, *wrapper, *program)), f"){redirect} &", 'runspec_pids+=("$!")')
 
 
 def render_pipeline_sbatch(
@@ -701,6 +734,8 @@ def render_pipeline_sbatch(
     dependency_type: str = "afterok",
     python: str = "python",
     repo: Path | None = None,
+    code: Path | None = None,
+    prefix: bool = False,
     attached: bool = True,
 ) -> BatchScript:
     """Render ``jobs`` as ONE batch job whose steps stream into each other.
@@ -711,8 +746,9 @@ def render_pipeline_sbatch(
     with its own config and environment. The job's exit code is the first failing
     step's; an upstream step killed by SIGPIPE is not counted as failing. The
     directives and setup lines come from the first job's profile. ``args`` holds one
-    argument list per step. ``runspec pipe`` follows the job (``attached``, the
-    ``run_partition``).
+    argument list per step. With ``prefix`` each step's stderr lines start with
+    ``[step name] ``, as in a local ``runspec pipe --prefix``. ``runspec pipe`` follows
+    the job (``attached``, the ``run_partition``).
     """
     if not jobs:
         raise SlurmError("a pipeline needs at least one step")
@@ -722,7 +758,7 @@ def render_pipeline_sbatch(
     for index, job in enumerate(jobs, start=1):
         if job.spec.run.launcher == "ray":
             raise SlurmError("launch 'ray' cannot run as a pipeline step", key=f"step {index}")
-    code = folder / "code"
+    code = code or folder / "code"
     contexts = [_context(job, steps[i], python, repo, code) for i, job in enumerate(jobs)]
     safe = re.sub(r"[^A-Za-z0-9._+-]+", "-", name or pipeline_name(jobs))
     first = replace(jobs[0], name=safe.strip("-.")[:128] or "pipeline")
@@ -739,9 +775,19 @@ def render_pipeline_sbatch(
         fifos = " ".join(f'"$runspec_pipes/{n}"' for n in range(1, len(jobs)))
         text.add(f"mkfifo {fifos}")
     text.add(_WAIT_STEPS, "runspec_pids=()")
+    if prefix:
+        text.add("runspec_taps=()")
     for index, (job, ctx) in enumerate(zip(jobs, contexts, strict=True)):
-        _step_lines(text, job, ctx, index, len(jobs), steps[index])
-    text.add("runspec_wait_steps")
+        _step_lines(text, job, ctx, index, len(jobs), steps[index], prefix)
+    if prefix:
+        text.add(
+            "runspec_code=0",
+            "runspec_wait_steps || runspec_code=$?",
+            'wait "${runspec_taps[@]}" || true  # the prefixed lines are all written',
+            'exit "$runspec_code"',
+        )
+    else:
+        text.add("runspec_wait_steps")
     snapshot = any(ctx.spec is not job.spec for job, ctx in zip(jobs, contexts, strict=True))
     return text.script(warnings, (repo, code) if repo and snapshot else None)
 

@@ -1,61 +1,59 @@
-"""Fixtures for integration tests that need the local test Slurm cluster."""
+"""Fixtures for tests that need real servers: a private Slurm cluster.
+
+Every server lives in a folder of its own under the temp folder, on free ports, and is stopped
+at the end of the session (docs/testing.md). Outside CI a machine lacking the packages (or
+root, for Slurm) skips these tests with the command that installs them; in CI they fail.
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.cluster.programs import require_programs, require_root
+from tests.cluster.slurm import (
+    ACCOUNTING_PROGRAMS,
+    PROGRAMS,
+    SCRIPT,
+    ClusterError,
+    SlurmCluster,
+    discard_cluster,
+    new_cluster,
+    reap_abandoned_clusters,
+)
+
 __all__ = ["slurm_cluster"]
 
-SLURM_SCRIPT = Path(__file__).resolve().parents[1] / "cluster" / "slurm.sh"
-SLURM_BINARIES = (
-    "sbatch",
-    "squeue",
-    "scontrol",
-    "srun",
-    "slurmctld",
-    "slurmd",
-    "munged",
-)
-START_TIMEOUT_SECONDS = 120
+INSTALL_SLURM = f"bash {SCRIPT} install"
 
 
-def _missing_binaries() -> tuple[str, ...]:
-    """Return the Slurm and munge programs that are not on PATH (sbin included)."""
-    path = os.pathsep.join((os.environ.get("PATH", ""), "/usr/sbin", "/sbin"))
-    return tuple(
-        name for name in SLURM_BINARIES if shutil.which(name, path=path) is None
-    )
+def _cluster(*, accounting: bool) -> SlurmCluster:
+    """Start a private cluster after stopping the ones killed sessions left behind."""
+    require_root("the Slurm test cluster")
+    if accounting:
+        require_programs((*PROGRAMS, *ACCOUNTING_PROGRAMS), INSTALL_SLURM + " --accounting")
+    else:
+        require_programs(PROGRAMS, INSTALL_SLURM)
+    reap_abandoned_clusters()
+    try:
+        return new_cluster(accounting=accounting)
+    except ClusterError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster() -> Iterator[None]:
-    """Start the local test cluster once per session (a no-op when it is already up).
+def slurm_cluster() -> Iterator[SlurmCluster]:
+    """The session's private Slurm cluster, exported as ``SLURM_CONF`` for the session.
 
-    Outside CI a machine without Slurm skips the test; in CI (``CI=true``) that is a failure,
-    because tests needing Slurm must run there.
+    sbatch, squeue, scontrol, srun and runspec subprocesses started by the tests reach it
+    (they inherit ``SLURM_CONF``), and so do the jobs. Nodes node1..node3 (64 CPUs, 8 fake
+    GPUs each), partition ``debug``, no accounting. Stopped at the end of the session.
     """
-    missing = _missing_binaries()
-    if missing:
-        message = f"Slurm not installed (missing {', '.join(missing)}); run {SLURM_SCRIPT} install"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    result = subprocess.run(
-        ["bash", str(SLURM_SCRIPT), "start"],
-        capture_output=True,
-        text=True,
-        timeout=START_TIMEOUT_SECONDS,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"{SLURM_SCRIPT} start failed:\n{result.stdout}{result.stderr}",
-            pytrace=False,
-        )
-    yield
+    cluster = _cluster(accounting=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLURM_CONF", str(cluster.conf))
+        try:
+            yield cluster
+        finally:
+            discard_cluster(cluster)

@@ -12,7 +12,9 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -170,7 +172,12 @@ def test_wait_returns_the_job_exit_code(tmp_path: Path, code: int) -> None:
         tmp_path, "submit", str(RECIPES / "echo.py"), "-p", "cluster", f"exit_code={code}", "--wait"
     )
     assert done.returncode == code, done.stderr
-    assert done.stderr.rstrip().endswith(f"ended with exit code {code}")
+    job_id = done.stdout.splitlines()[0]
+    last = done.stderr.splitlines()[-1]
+    if code:
+        assert last == f"runspec: job {job_id} failed with exit code {code}"
+    else:
+        assert re.fullmatch(rf"runspec: job {job_id}: COMPLETED, [0-9]+:[0-9]{{2}} elapsed", last)
 
 
 def test_cancel_stops_a_running_job(tmp_path: Path) -> None:
@@ -185,7 +192,7 @@ def test_cancel_stops_a_running_job(tmp_path: Path) -> None:
     assert state_of(tmp_path, job_id)["state"] == "RUNNING"
     cancelled = runspec(tmp_path, "cancel", job_id)
     assert cancelled.returncode == 0, cancelled.stderr
-    assert cancelled.stderr == f"runspec: cancelled {job_id}\n"
+    assert cancelled.stderr == f"runspec: cancelled job {job_id}\n"
     while state_of(tmp_path, job_id)["state"] not in ("CANCELLED", "COMPLETED", "FAILED"):
         assert time.monotonic() < deadline, "the job did not stop"
         time.sleep(0.5)
@@ -288,3 +295,80 @@ def test_pipeline_early_exit_downstream_is_no_failure(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     expected = hashlib.sha256(_chain(10, b"seed")).hexdigest()
     assert done.stdout == f"10 {expected}\n"
+
+
+def test_pipeline_prefix_names_each_stderr_line_as_locally(tmp_path: Path) -> None:
+    write_env(tmp_path)
+    steps = [str(ROOT / "examples" / "pipe" / "generate.py"), "-c", "small", "+",
+             str(ROOT / "examples" / "pipe" / "count.py")]  # fmt: skip
+    local = runspec(tmp_path, "pipe", "--prefix", *steps)
+    assert local.returncode == 0, local.stderr
+    done = runspec(tmp_path, "pipe", "-p", "cluster", "--prefix", *steps)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == local.stdout
+    job_lines = [line for line in done.stderr.splitlines(keepends=True) if not line.startswith("runspec: ")]
+    assert "".join(job_lines) == local.stderr == "[examples-pipe-generate] generated 10 records\n"
+
+
+def start_runspec(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RUNSPEC_ENV_FILE": str(tmp_path / "env.toml")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "runspec", *args], cwd=tmp_path, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def read_until(stream: Any, text: str) -> str:
+    """Lines of ``stream`` up to the first that holds ``text`` (the process writes it soon)."""
+    seen = ""
+    while text not in seen:
+        line = stream.readline()
+        assert line, f"the stream ended before {text!r}; got {seen!r}"
+        seen += line
+    return seen
+
+
+def test_ctrl_c_cancels_an_attached_run(tmp_path: Path) -> None:
+    write_env(tmp_path)
+    process = start_runspec(tmp_path, "run", str(RECIPES / "echo.py"), "-p", "cluster", "sleep=300")
+    read_until(process.stdout, "echo ran on node1")  # the job runs
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=TIMEOUT)
+    job_id = re.search(r"submitted batch job ([0-9]+)", err).group(1)  # type: ignore[union-attr]
+    assert process.returncode == 130
+    assert err.splitlines()[-1] == f"runspec: cancelled job {job_id}"
+    deadline = time.monotonic() + 60
+    while state_of(tmp_path, job_id)["state"] not in ("CANCELLED", "COMPLETED", "FAILED"):
+        assert time.monotonic() < deadline, "the job did not stop"
+        time.sleep(0.5)
+    assert state_of(tmp_path, job_id)["state"] == "CANCELLED"
+
+
+def test_ctrl_c_while_waiting_leaves_the_job_running(tmp_path: Path) -> None:
+    write_env(tmp_path)
+    process = start_runspec(
+        tmp_path, "submit", str(RECIPES / "echo.py"), "-p", "cluster", "sleep=300", "--wait"
+    )
+    job_id = process.stdout.readline().strip()  # type: ignore[union-attr]
+    read_until(process.stderr, f"runspec: job {job_id}: RUNNING on node1")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 130
+    assert err.splitlines()[-1] == (
+        f"runspec: job {job_id} keeps running; cancel it with 'runspec cancel {job_id}'"
+    )
+    assert state_of(tmp_path, job_id)["state"] == "RUNNING"
+    assert runspec(tmp_path, "cancel", job_id).returncode == 0
+
+
+def test_logs_print_and_follow_a_job_of_this_cluster(tmp_path: Path) -> None:
+    write_env(tmp_path)
+    done = runspec(tmp_path, "submit", str(RECIPES / "echo.py"), "-p", "cluster", "exit_code=4", "sleep=2")
+    job_id = done.stdout.strip()
+    followed = runspec(tmp_path, "logs", job_id, "-f")
+    assert followed.returncode == 4
+    assert followed.stdout == "echo ran on node1\n"
+    assert followed.stderr.splitlines()[-1] == f"runspec: job {job_id} failed with exit code 4"
+    printed = runspec(tmp_path, "logs", job_id)
+    assert (printed.returncode, printed.stdout) == (0, "echo ran on node1\n")
+    assert "srun: error: node1: task 0: Exited with exit code 4" in printed.stderr

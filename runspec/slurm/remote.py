@@ -1,0 +1,469 @@
+"""A login node over ssh as a :class:`~runspec.slurm.transport.Transport`.
+
+Job folders on the cluster are ``remote_job_dir/<name>/<timestamp>/``; runspec writes
+their files first into the same place under ``~/.runspec/jobs/`` on this machine (the
+job's local record lives there too), then one remote command checks the login node,
+creates the folders, unpacks them from a tar stream and runs ``sbatch``: a second
+submission of unchanged code costs one round trip. Code snapshots are kept by content
+under ``remote_job_dir/.runspec/code/<id>/`` (read-only: jobs share them) and each job
+folder links to its snapshot as ``code``. A snapshot the cluster lacks is sent once,
+with ``rsync`` when both ends have it, else as a tar stream over the same connection,
+into a temporary folder renamed into place when complete.
+
+The remote side needs a POSIX shell, ``tar`` and Slurm; nothing of runspec.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import select
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path, PurePath, PurePosixPath
+
+from ..errors import SlurmError
+from .ssh import CONTROL_PERSIST_SECONDS, SshConnection, SshError, SshTarget
+from .transport import Code, Sink, remove_folder
+
+__all__ = ["RECORD_JOB_ID", "SshTap", "SshTransport", "local_root"]
+
+RECORD_JOB_ID = "@RUNSPEC_JOB_ID@"
+"""Stands for the job id in a record shipped before ``sbatch`` gave one; filled in there."""
+
+_NO_PROGRAM, _NOT_WRITABLE, _NO_CODE, _FOLDER_EXISTS, _UNPACK_FAILED = 120, 121, 122, 123, 124
+
+# $1 root, $2 code id ('' for none), $3 link (folder/code, '' for none), $4 link target,
+# $5 number of folders; then the folders (relative to the root), then the command.
+# Exit codes 120-124 are this script's own; the command's are passed through. A record
+# shipped with the folders gets the job id the command printed (sbatch --parsable).
+_INSTALL = """\
+root=$1 code=$2 link=$3 target=$4 count=$5
+shift 5
+program=$(shift "$count" && printf "%s" "$1")
+command -v "$program" >/dev/null 2>&1 || exit 120
+mkdir -p -- "$root/.runspec/code" && [ -w "$root" ] || exit 121
+if [ -n "$code" ] && [ ! -d "$root/.runspec/code/$code" ]; then exit 122; fi
+left=$count
+for folder do
+    [ "$left" -gt 0 ] || break
+    left=$((left - 1))
+    if [ -e "$root/$folder" ]; then echo "$root/$folder exists" >&2; exit 123; fi
+    mkdir -p -- "$root/${folder%/*}" && mkdir -m 700 -- "$root/$folder" || exit 121
+done
+tar -xpf - -C "$root" || exit 124
+if [ -n "$link" ]; then ln -s -- "$target" "$root/$link" || exit 124; fi
+out=$(shift "$count" && "$@") || { status=$?; printf "%s\\n" "$out"; exit "$status"; }
+printf "%s\\n" "$out"
+id=${out%%;*}
+case $id in "" | *[!0-9_]*) exit 0 ;; esac
+left=$count
+for folder do
+    [ "$left" -gt 0 ] || break
+    left=$((left - 1))
+    record=$root/$folder/runspec.json
+    [ -f "$record" ] || continue
+    # written through, so that the record keeps its mode (0600 when it holds a secret)
+    sed "s/@RUNSPEC_JOB_ID@/$id/g" "$record" >"$record.tmp" && cat "$record.tmp" >"$record"
+    rm -f -- "$record.tmp"
+done
+"""
+
+# $1 code root, $2 snapshot id, $3 a temporary folder, $4 'unpack' to unpack a tar stream
+# from stdin into it first. Two submissions may race to send the same snapshot: the first
+# rename wins and the other copy is removed (also when mv, seeing a folder, moved it inside
+# the winner's).
+_STORE = """\
+final=$1/$2 temporary=$3
+if [ "$4" = unpack ]; then mkdir -p -- "$temporary" && tar -xpf - -C "$temporary" || exit 1; fi
+if [ ! -d "$final" ]; then mv -- "$temporary" "$final" 2>/dev/null || true; fi
+rm -rf -- "$temporary" "$final/${temporary##*/}"
+[ -d "$final" ] || { echo "the code snapshot did not arrive in $final" >&2; exit 1; }
+"""
+
+# Follows $2 from byte $1 (1-based); ends when its stdin ends (the local ssh went away),
+# so no tail is left behind on the login node.
+_TAIL = 'tail -c "+$1" -F -- "$2" 2>/dev/null & cat >/dev/null; kill "$!" 2>/dev/null'
+
+# After a marker line, for each (offset, file): the byte count, a newline, the bytes from
+# that offset on (-1 for a missing file). A negative offset counts from the end.
+_FRAMES = b"runspec-frames\n"
+_READ = """\
+echo runspec-frames
+while [ "$#" -ge 2 ]; do
+    if [ -f "$2" ]; then
+        size=$(wc -c <"$2")
+        if [ "$1" -lt 0 ]; then from=$((size + $1 > 0 ? size + $1 : 0)); else from=$1; fi
+        size=$((size > from ? size - from : 0))
+        echo "$size"; tail -c "+$((from + 1))" -- "$2" | head -c "$size"
+    else
+        echo -1
+    fi
+    shift 2
+done
+"""
+
+
+def local_root(home: str | None = None) -> Path:
+    """``~/.runspec/jobs``: where remote job folders are staged and their records kept."""
+    return Path(home or os.path.expanduser("~")) / ".runspec" / "jobs"
+
+
+class SshTransport:
+    """The login node of ``target``, reached through one multiplexed ssh connection."""
+
+    def __init__(self, target: SshTarget, *, home: str | None = None,
+                 connection: SshConnection | None = None) -> None:  # fmt: skip
+        self.target = target
+        self.host: str | None = target.host
+        self.home = home
+        self.ssh = connection or SshConnection(target, home=home)
+
+    # -- commands ---------------------------------------------------------------------
+
+    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
+        """Run a program on the login node; a missing one says so, naming the host."""
+        code, out, err = self.ssh.run(argv)
+        if code == 127:
+            err = f"{argv[0]}: command not found on {self.target.host}"
+        return code, out, err
+
+    def reconnect(self) -> None:
+        """Start a new master connection."""
+        self.ssh.reconnect()
+
+    # -- job folders --------------------------------------------------------------------
+
+    def _relative(self, folder: PurePath) -> PurePosixPath:
+        relative = PurePosixPath(posixpath.relpath(str(folder), str(self.target.job_root)))
+        if relative.parts[:1] == ("..",) or str(relative) == ".":
+            raise SlurmError(
+                f"job folder {folder} is not inside remote_job_dir {self.target.job_root}"
+            )
+        return relative
+
+    def stage(self, folder: PurePath) -> Path:
+        """``~/.runspec/jobs/<name>/<timestamp>`` for ``remote_job_dir/<name>/<timestamp>``."""
+        return local_root(self.home) / self._relative(folder)
+
+    def location(self, path: PurePath) -> str:
+        """``host:path``."""
+        return f"{self.target.host}:{path}"
+
+    def record_fields(self) -> dict[str, object]:
+        """The ssh target, under ``remote``."""
+        return {"remote": self.target.to_record()}
+
+    def submit(
+        self, folders: Sequence[PurePath], command: Sequence[str], code: Code | None
+    ) -> tuple[int, str, str]:
+        """Send the staged folders (and the code if the cluster lacks it), then run ``command``.
+
+        One round trip when the code is there already; otherwise the code is sent and the
+        folders follow.
+        """
+        payload = self._folders_tar(folders)
+        install = self._install_argv(folders, command, code)
+        status, out, err = self.ssh.run_bytes(install, stdin=payload)
+        if status == _NO_CODE and code is not None:
+            self.send_code(code)
+            status, out, err = self.ssh.run_bytes(install, stdin=payload)
+        text = err.decode("utf-8", "replace").strip()
+        if status in (_NO_PROGRAM, _NOT_WRITABLE, _NO_CODE, _FOLDER_EXISTS, _UNPACK_FAILED):
+            raise self._install_error(status, command[0], text)
+        return status, out.decode("utf-8", "replace"), text
+
+    def _install_argv(
+        self, folders: Sequence[PurePath], command: Sequence[str], code: Code | None
+    ) -> list[str]:
+        relative = [str(self._relative(folder)) for folder in folders]
+        link = target = code_id = ""
+        if code is not None:
+            link = f"{relative[0]}/code"
+            target = posixpath.relpath(str(code.folder), str(folders[0]))
+            code_id = code.snapshot.id
+        head = [str(self.target.job_root), code_id, link, target, str(len(relative))]
+        return ["sh", "-c", _INSTALL, "runspec-submit", *head, *relative, *command]
+
+    def _install_error(self, status: int, program: str, said: str) -> SlurmError:
+        host, root = self.target.host, self.target.job_root
+        detail = f": {said}" if said else ""
+        if status == _NO_PROGRAM:
+            return SlurmError(
+                f"{program} not found on the PATH of {host} (submitting needs Slurm there)"
+            )
+        if status == _NOT_WRITABLE:
+            return SlurmError(
+                f"remote_job_dir {root} is not writable on {host}{detail}",
+                key="run.env.remote_job_dir",
+            )
+        if status == _FOLDER_EXISTS:
+            return SlurmError(f"the job folder exists already on {host}; submit again{detail}")
+        if status == _NO_CODE:
+            return SlurmError(f"the code snapshot did not arrive on {host}")
+        return SlurmError(f"cannot unpack the job folder on {host}{detail}")
+
+    def _folders_tar(self, folders: Sequence[PurePath]) -> bytes:
+        import tarfile
+
+        buffer = io.BytesIO()
+        root = local_root(self.home)
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+            for folder in folders:
+                staged = self.stage(folder)
+                for path in sorted(staged.rglob("*")):
+                    info = archive.gettarinfo(str(path), arcname=path.relative_to(root).as_posix())
+                    info.uid = info.gid = 0
+                    info.uname = info.gname = ""
+                    if info.isreg():
+                        with open(path, "rb") as source:
+                            archive.addfile(info, source)
+                    elif not info.isdir():
+                        archive.addfile(info)
+        return buffer.getvalue()
+
+    def discard(self, folders: Sequence[PurePath]) -> None:
+        """Remove the staged folders here and the job folders on the cluster."""
+        for folder in folders:
+            remove_folder(self.stage(folder))
+        import contextlib
+
+        paths = [str(PurePosixPath(str(folder))) for folder in folders]
+        with contextlib.suppress(SshError):
+            self.ssh.run_bytes(["rm", "-rf", "--", *paths])
+            parents = sorted({posixpath.dirname(path) for path in paths})
+            self.ssh.run_bytes(["rmdir", "--", *parents])
+
+    def describe(
+        self, folders: Sequence[PurePath], command: Sequence[str], code: Code | None
+    ) -> list[str]:
+        """The commands :meth:`submit` runs, as ``--dry-run`` shows them (nothing connects)."""
+        import shlex
+
+        ssh = self.ssh
+        lines = [
+            f"# {self.target.host}: the commands share one ssh connection (ControlMaster=auto, "
+            f"kept {CONTROL_PERSIST_SECONDS} s after its last use)",
+            "# the job folder, sent as a tar stream on stdin to the command that submits it:",
+            shlex.join(ssh.argv(self._install_argv(folders, command, code))),
+        ]
+        if code is None:
+            return lines
+        folder = PurePosixPath(str(code.folder))
+        temporary = folder.parent / f".{folder.name}.XXXXXXXX"
+        store = [
+            "sh",
+            "-c",
+            _STORE,
+            "runspec-store",
+            str(folder.parent),
+            folder.name,
+            str(temporary),
+        ]
+        count = len(code.snapshot.entries)
+        lines += [
+            f"# first, only when {self.target.host} lacks code snapshot {code.snapshot.id} "
+            f"({count} files from {code.snapshot.root}): with rsync when both ends have it,",
+        ]
+        if self._rsync_shell() is not None:
+            lines += [
+                shlex.join(self.rsync_argv(code, temporary)) + "  # the file names on stdin",
+                shlex.join(ssh.argv(store)),
+                "# else as a tar stream on stdin:",
+            ]
+        return [*lines, shlex.join(ssh.argv([*store, "unpack"]))]
+
+    # -- code ---------------------------------------------------------------------------
+
+    def code_folder(self, snapshot_id: str, job_folder: PurePath | None = None) -> PurePosixPath:
+        """``remote_job_dir/.runspec/code/<id>``, shared by every job with the same code."""
+        return self.target.job_root / ".runspec" / "code" / snapshot_id
+
+    def send_code(self, code: Code) -> None:
+        """Send a snapshot into a temporary folder, then rename it into place."""
+        import secrets
+
+        folder = PurePosixPath(str(code.folder))
+        temporary = folder.parent / f".{folder.name}.{secrets.token_hex(4)}"
+        store = [
+            "sh",
+            "-c",
+            _STORE,
+            "runspec-store",
+            str(folder.parent),
+            folder.name,
+            str(temporary),
+        ]
+        if self.has_rsync():
+            self._rsync(code, temporary)
+            status, _, err = self.ssh.run_bytes(store)
+        else:
+            status, err = self._stream_tar(code, [*store, "unpack"])
+        if status != 0:
+            said = err.decode("utf-8", "replace").strip()
+            raise SlurmError(f"cannot store the code snapshot on {self.target.host}: {said}")
+
+    def has_rsync(self) -> bool:
+        """Whether both ends have rsync (asked of the login node once per process)."""
+        import shutil
+
+        if not hasattr(self, "_rsync_there"):
+            here = shutil.which("rsync") is not None and self._rsync_shell() is not None
+            self._rsync_there = (
+                here and self.ssh.run_bytes(["sh", "-c", "command -v rsync"])[0] == 0
+            )
+        return self._rsync_there
+
+    def _rsync_shell(self) -> str | None:
+        """The ssh command as rsync's ``-e`` takes it (words split at spaces, quotes kept)."""
+        words = []
+        for word in self.ssh.base_argv():
+            if word and not any(char in word for char in " \t\n'\"\\"):
+                words.append(word)
+            elif "'" not in word and "\n" not in word:
+                words.append(f"'{word}'")
+            elif '"' not in word and "\n" not in word:
+                words.append(f'"{word}"')
+            else:
+                return None  # a word rsync cannot be given: the tar stream carries the code
+        return " ".join(words)
+
+    def rsync_argv(self, code: Code, temporary: PurePath) -> list[str]:
+        """The rsync command that sends ``code`` into ``temporary`` (a folder on the cluster)."""
+        shell = self._rsync_shell()
+        assert shell is not None
+        source = str(code.snapshot.root).rstrip("/") + "/"
+        return [
+            "rsync", "-lpt", "--from0", "--files-from=-", "--chmod=Fa-w", "--secluded-args",
+            "-e", shell, "--", source, f"{self.target.destination}:{temporary}/",
+        ]  # fmt: skip
+
+    def _rsync(self, code: Code, temporary: PurePath) -> None:
+        self.ssh.prepare()
+        names = "".join(f"{path}\0" for path in code.snapshot.paths).encode(
+            "utf-8", "surrogateescape"
+        )
+        done = subprocess.run(
+            self.rsync_argv(code, temporary), input=names, capture_output=True, check=False
+        )
+        if done.returncode != 0:
+            lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            said = lines[-1] if lines else ""
+            code_ = done.returncode
+            raise SlurmError(f"rsync to {self.target.host} failed with exit code {code_}: {said}")
+
+    def _stream_tar(self, code: Code, unpack: Sequence[str]) -> tuple[int, bytes]:
+        import tempfile
+
+        from .snapshot import write_tar
+
+        with tempfile.TemporaryFile() as errors:
+            process = subprocess.Popen(
+                self.ssh.argv(unpack),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+            )
+            assert process.stdin is not None
+            try:
+                write_tar(code.snapshot, process.stdin)
+            except BrokenPipeError:
+                pass  # the remote side failed: its exit code and message say why
+            finally:
+                process.stdin.close()
+            status = process.wait()
+            errors.seek(0)
+            said = errors.read()
+        if status == 255:
+            raise SshError(f"{self.target.host}: the connection failed while sending the code")
+        return status, said
+
+    # -- output files -------------------------------------------------------------------
+
+    def read(self, files: Sequence[tuple[PurePath, int]]) -> list[bytes | None]:
+        """Read the files from their offsets in one round trip."""
+        words = [word for path, offset in files for word in (str(offset), str(path))]
+        code, out, err = self.ssh.run_bytes(["sh", "-c", _READ, "runspec-read", *words])
+        if code != 0:
+            said = err.decode("utf-8", "replace").strip()
+            raise SlurmError(f"cannot read the job's output on {self.target.host}: {said}")
+        return _frames(out, len(files))
+
+    def tap(self, path: PurePath, offset: int, sink: Sink) -> SshTap:
+        """Follow the file with ``tail -F`` on the login node."""
+        return SshTap(self, PurePosixPath(str(path)), offset, sink)
+
+
+def _frames(data: bytes, count: int) -> list[bytes | None]:
+    """Split the answer of ``_READ``: ``<size>\\n<bytes>`` frames (size -1: no such file).
+
+    A login shell may print something before the command's own output: parsing starts
+    after the marker line.
+    """
+    marker = data.find(_FRAMES)
+    if marker == -1:
+        raise SlurmError("could not read the job's output (unexpected answer)")
+    cursor = marker + len(_FRAMES)
+    found: list[bytes | None] = []
+    for _ in range(count):
+        newline = data.index(b"\n", cursor)
+        size = int(data[cursor:newline])
+        cursor = newline + 1
+        found.append(None if size < 0 else data[cursor : cursor + size])
+        cursor += max(size, 0)
+    return found
+
+
+class SshTap:
+    """``tail -F`` of a file on the login node, streamed back through the connection."""
+
+    def __init__(
+        self, transport: SshTransport, path: PurePosixPath, offset: int, sink: Sink
+    ) -> None:
+        self.transport, self.path, self.offset, self.sink = transport, path, offset, sink
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        command = ["sh", "-c", _TAIL, "runspec-tail", str(self.offset + 1), str(self.path)]
+        return self.transport.ssh.start(command, stdout=subprocess.PIPE)
+
+    def fileno(self) -> int | None:
+        """The pipe from the local ssh."""
+        assert self.process.stdout is not None
+        return self.process.stdout.fileno()
+
+    def pump(self) -> bool:
+        """Copy what is waiting in the pipe; False once the remote tail ended on its own."""
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        while select.select([fd], [], [], 0)[0]:
+            data = os.read(fd, 1 << 16)
+            if not data:
+                self.process.wait()
+                return False
+            self.offset += len(data)
+            self.sink.write(data)
+            self.sink.flush()
+        return True
+
+    def restart(self) -> None:
+        """Follow again from the current offset (after a new connection)."""
+        self.close()
+        self.process = self._start()
+
+    def close(self) -> None:
+        """End the local ssh: its end of file ends the remote tail."""
+        process = self.process
+        if process.stdin is not None and not process.stdin.closed:
+            import contextlib
+
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()

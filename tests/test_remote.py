@@ -1,0 +1,379 @@
+"""Submitting over ssh, below the real server: quoting, profile keys, ssh's command lines,
+error messages, code snapshots, and the remote scripts run by a real ``sh``.
+
+The login node here is this machine reached through a stand-in ``ssh`` on PATH that runs
+the remote command with ``sh -c`` (as sshd runs it with the login shell), so every word
+is parsed by a real shell exactly once more. The real OpenSSH server and Slurm cluster
+are in tests/integration/test_remote.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+
+from runspec.errors import SlurmError
+from runspec.slurm.remote import SshTransport, _frames
+from runspec.slurm.snapshot import blob_id, take, write_tar
+from runspec.slurm.ssh import SshConnection, SshTarget, _failure, quote_command
+from runspec.slurm.transport import Code
+
+CANARY = "{canary}"
+HOSTILE = [
+    "sp ace", "'q'", '"dq"', f"$(touch {CANARY})", f"`touch {CANARY}`", f"; touch {CANARY}",
+    f"&& touch {CANARY}", f"| touch {CANARY}", "*", "?", "[a]", "~", "$HOME", "${HOME}",
+    "ü ✓", "\\", "\\'", "a\nb", "a\tb", "\r", "-n", "--", "-e", "", " ", "%x", "!!", "#c",
+]  # fmt: skip
+
+
+def hostile(tmp_path: Path) -> list[str]:
+    """The corpus with its canary in ``tmp_path``: a file that must never be created."""
+    return [word.replace(CANARY, str(tmp_path / "pwned")) for word in HOSTILE]
+
+
+# -- quoting ---------------------------------------------------------------------------
+
+
+def test_quoted_command_reaches_a_real_shell_byte_for_byte(tmp_path: Path) -> None:
+    words = hostile(tmp_path)
+    (tmp_path / "a").write_text("")  # something for the globs to match
+    line = quote_command(["printf", "%s\\0", *words])
+    done = subprocess.run(["sh", "-c", line], cwd=tmp_path, capture_output=True, check=True)
+    assert done.stdout.decode().split("\0")[:-1] == words
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_nul_cannot_be_quoted() -> None:
+    with pytest.raises(SlurmError) as caught:
+        quote_command(["echo", "a\0b"])
+    assert str(caught.value) == "a remote command cannot carry a NUL byte (got 'a\\x00b')"
+
+
+# -- the profile's keys ---------------------------------------------------------------
+
+BASE = {"tunnel": "ssh", "host": "login.example.com", "remote_job_dir": "/lustre/me/run"}
+
+TARGETS = [
+    ("minimal", {}, SshTarget("login.example.com", PurePosixPath("/lustre/me/run"))),
+    ("all-keys",
+     {"user": "me", "port": 2222, "identity": "~/.ssh/id_x", "ssh_options": ["-F", "/c f"]},
+     SshTarget("login.example.com", PurePosixPath("/lustre/me/run"), "me", 2222, "~/.ssh/id_x",
+               ("-F", "/c f"))),
+    ("ipv6", {"host": "[::1]"}, SshTarget("[::1]", PurePosixPath("/lustre/me/run"))),
+    ("normalised-root", {"remote_job_dir": "/a//b/./c/"}, SshTarget("login.example.com", PurePosixPath("/a/b/c"))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("extra", "expected"), [t[1:] for t in TARGETS], ids=[t[0] for t in TARGETS])
+def test_target_from_profile(extra: dict[str, Any], expected: SshTarget) -> None:
+    assert SshTarget.from_env({**BASE, **extra}) == expected
+
+
+BAD_TARGETS = [
+    ("no-remote-job-dir", {"remote_job_dir": None},
+     "run.env.remote_job_dir: required with tunnel = 'ssh': the folder on login.example.com "
+     "that holds the job folders"),
+    ("relative-remote-job-dir", {"remote_job_dir": "~/run"},
+     "run.env.remote_job_dir: must be an absolute path on login.example.com (got '~/run')"),
+    ("newline-remote-job-dir", {"remote_job_dir": "/a\nb"},
+     "run.env.remote_job_dir: must be a one-line string (got '/a\\nb')"),
+    ("no-host", {"host": None},
+     "run.env.host: required with tunnel = 'ssh': the login node to submit through"),
+    ("option-as-host", {"host": "-oProxyCommand=touch x"},
+     "run.env.host: not a valid host for ssh (got '-oProxyCommand=touch x')"),
+    ("host-with-space", {"host": "a b"}, "run.env.host: not a valid host for ssh (got 'a b')"),
+    ("user-with-at", {"user": "me@x"}, "run.env.user: not a valid user for ssh (got 'me@x')"),
+    ("port-zero", {"port": 0}, "run.env.port: must be a port number, 1 to 65535 (got 0)"),
+    ("port-string", {"port": "22"}, "run.env.port: must be a port number, 1 to 65535 (got '22')"),
+    ("options-string", {"ssh_options": "-v"},
+     "run.env.ssh_options: must be a list of strings (got '-v')"),
+    ("other-tunnel", {"tunnel": "nemo"}, "run.env.tunnel: must be 'ssh' to submit remotely (got 'nemo')"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("extra", "message"), [t[1:] for t in BAD_TARGETS], ids=[t[0] for t in BAD_TARGETS])
+def test_bad_target_is_one_line_naming_the_key(extra: dict[str, Any], message: str) -> None:
+    with pytest.raises(SlurmError) as caught:
+        SshTarget.from_env({**BASE, **extra})
+    assert str(caught.value) == message
+
+
+def test_target_survives_its_record() -> None:
+    target = SshTarget.from_env({**BASE, "user": "me", "port": 22, "ssh_options": ["-v"]})
+    assert SshTarget.from_record(json.loads(json.dumps(target.to_record()))) == target
+
+
+# -- ssh's command line ---------------------------------------------------------------
+
+
+def test_ssh_command_line(tmp_path: Path) -> None:
+    target = SshTarget.from_env(
+        {**BASE, "user": "me", "port": 2222, "identity": "/k", "ssh_options": ["-F", "/my config"]}
+    )
+    connection = SshConnection(target, home=str(tmp_path), interactive=False)
+    socket = connection.control_path
+    assert socket.parent == tmp_path / ".runspec" / "ssh" and len(socket.name) == 16
+    assert connection.argv(["echo", "a b"]) == [
+        "ssh", "-o", f"ControlPath={socket}", "-o", "ControlMaster=auto",
+        "-o", "ControlPersist=600", "-F", "/my config", "-p", "2222", "-i", "/k",
+        "-o", "ConnectTimeout=20", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
+        "-o", "BatchMode=yes", "--", "me@login.example.com", "echo 'a b'",
+    ]  # fmt: skip
+    assert "BatchMode=yes" not in SshConnection(target, home=str(tmp_path), interactive=True).argv(["x"])
+
+
+def test_one_socket_per_target_and_not_per_terminal(tmp_path: Path) -> None:
+    def socket(interactive: bool = False, **extra: Any) -> Path:
+        target = SshTarget.from_env({**BASE, **extra})
+        return SshConnection(target, home=str(tmp_path), interactive=interactive).control_path
+
+    assert socket() == socket(interactive=True) == socket(remote_job_dir="/other")
+    assert len({socket(), socket(user="me"), socket(port=2), socket(ssh_options=["-v"])}) == 4
+
+
+def test_socket_folder_is_made_private(tmp_path: Path) -> None:
+    folder = tmp_path / ".runspec" / "ssh"
+    folder.mkdir(parents=True, mode=0o755)
+    folder.chmod(0o755)
+    SshConnection(SshTarget.from_env(BASE), home=str(tmp_path)).prepare()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+FAILURES = [
+    ("refused", "ssh: connect to host h port 22: Connection refused\r\n",
+     "login.example.com: unreachable (ssh: connect to host h port 22: Connection refused)"),
+    ("unknown-name", "ssh: Could not resolve hostname nowhere: Name or service not known\n",
+     "login.example.com: unreachable (ssh: Could not resolve hostname nowhere: Name or service "
+     "not known)"),
+    ("auth", "me@login.example.com: Permission denied (publickey).\n",
+     "login.example.com: authentication refused as me (me@login.example.com: Permission denied "
+     "(publickey).); check user, identity and ~/.ssh/config"),
+    ("host-key", "No ED25519 host key is known for h and you have requested strict checking.\n"
+     "Host key verification failed.\n",
+     "login.example.com: host key verification failed (Host key verification failed.); connect "
+     "once with 'ssh me@login.example.com' to check and accept the host's key"),
+    ("other", "Bad configuration option: nope\n",
+     "login.example.com: ssh failed (Bad configuration option: nope)"),
+    ("silent", "", "login.example.com: ssh failed (ssh exited with code 255 and said nothing)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("said", "message"), [f[1:] for f in FAILURES], ids=[f[0] for f in FAILURES])
+def test_ssh_failures_are_one_line_naming_the_host(said: str, message: str) -> None:
+    target = SshTarget.from_env({**BASE, "user": "me"})
+    assert str(_failure(target, said)) == message
+
+
+# -- code snapshots -------------------------------------------------------------------
+
+
+def git(folder: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(folder), "-c", "user.email=t@t", "-c", "user.name=t", *args],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    folder = tmp_path / "repo"
+    (folder / "pkg").mkdir(parents=True)
+    (folder / "train.py").write_text("print('train')\n")
+    (folder / "pkg" / "util.py").write_text("X = 1\n")
+    (folder / "gone.py").write_text("")
+    (folder / "run.sh").write_text("#!/bin/sh\n")
+    (folder / "run.sh").chmod(0o755)
+    (folder / ".gitignore").write_text("*.log\n")
+    git(folder, "init", "-q")
+    git(folder, "add", ".")
+    git(folder, "commit", "-qm", "init")
+    return folder
+
+
+def test_snapshot_lists_what_git_lists_with_uncommitted_changes(repo: Path) -> None:
+    (repo / "pkg" / "util.py").write_text("X = 2\n")  # modified
+    (repo / "new.py").write_text("")  # untracked
+    (repo / "gone.py").unlink()  # deleted, still in the index
+    (repo / "out.log").write_text("")  # ignored
+    (repo / ".runspec" / "jobs").mkdir(parents=True)
+    (repo / ".runspec" / "jobs" / "x.json").write_text("{}")
+    (repo / "link.py").symlink_to("train.py")
+    snapshot = take(repo, git=True)
+    assert snapshot.paths == (".gitignore", "link.py", "new.py", "pkg/util.py", "run.sh", "train.py")
+    for entry in snapshot.entries:  # git's own ids, for the content as it is now
+        assert entry.blob == git(repo, "hash-object", "--no-filters", entry.path).strip() or entry.path == "link.py"
+    modes = {entry.path: entry.mode for entry in snapshot.entries}
+    assert (modes["run.sh"], modes["train.py"], modes["link.py"]) == (0o100755, 0o100644, 0o120000)
+
+
+def test_snapshot_id_names_the_content(repo: Path, tmp_path: Path) -> None:
+    first = take(repo, git=True).id
+    assert take(repo, git=True).id == first
+    (repo / "train.py").write_text("print('changed')\n")
+    changed = take(repo, git=True).id
+    assert changed != first
+    (repo / "train.py").write_text("print('train')\n")
+    assert take(repo, git=True).id == first  # back as it was: the same snapshot
+    (repo / "run.sh").chmod(0o644)
+    assert take(repo, git=True).id not in (first, changed)  # the mode is content too
+
+
+def test_snapshot_outside_git_is_the_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    (folder / "sub" / "__pycache__").mkdir(parents=True)
+    (folder / "train.py").write_text("")
+    (folder / "sub" / "a.json").write_text("{}")
+    (folder / "sub" / "__pycache__" / "a.pyc").write_text("")
+    (folder / ".runspec").mkdir()
+    (folder / ".runspec" / "r.json").write_text("")
+    snapshot = take(folder, git=False)
+    assert snapshot.paths == ("sub/a.json", "train.py")
+    assert blob_id(folder / "train.py") == (0o100644, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391")
+
+
+def test_snapshot_tar_is_read_only_and_keeps_links(repo: Path, tmp_path: Path) -> None:
+    (repo / "link.py").symlink_to("train.py")
+    snapshot = take(repo, git=True)
+    path = tmp_path / "code.tar"
+    with open(path, "wb") as stream:
+        write_tar(snapshot, stream)
+    with tarfile.open(path) as archive:
+        members = {member.name: member for member in archive.getmembers()}
+    assert sorted(members) == list(snapshot.paths)
+    assert stat.S_IMODE(members["run.sh"].mode) == 0o555
+    assert stat.S_IMODE(members["train.py"].mode) == 0o444
+    assert members["link.py"].issym() and members["link.py"].linkname == "train.py"
+
+
+# -- the remote scripts, run by a real sh through a stand-in ssh ------------------------
+
+FAKE_SSH = """\
+#!/bin/sh
+# ssh's options, then the destination, then the command: run it as sshd would.
+while [ "$#" -gt 0 ]; do
+    case $1 in
+        --) shift; break ;;
+        -o|-p|-i|-F|-l) shift 2 ;;
+        -*) shift ;;
+        *) break ;;
+    esac
+done
+echo "$1" >>"$FAKE_SSH_LOG"
+shift
+exec sh -c "$*"
+"""
+
+
+@pytest.fixture
+def login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SshTransport]:
+    """A transport to this machine through the stand-in ssh; remote_job_dir is tmp/remote."""
+    bin_folder = tmp_path / "bin"
+    bin_folder.mkdir()
+    (bin_folder / "ssh").write_text(FAKE_SSH)
+    (bin_folder / "ssh").chmod(0o755)
+    (bin_folder / "sbatch").write_text('#!/bin/sh\necho "sbatch $*" >&2\necho "4242;cluster"\n')
+    (bin_folder / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_folder}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SSH_LOG", str(tmp_path / "ssh.log"))
+    target = SshTarget.from_env({**BASE, "remote_job_dir": str(tmp_path / "remote")})
+    home = tmp_path / "home"
+    yield SshTransport(target, home=str(home), connection=SshConnection(target, home=str(home), interactive=False))
+
+
+def staged_job(login: SshTransport, name: str = "job/20250101-120000") -> PurePosixPath:
+    folder = login.target.job_root / name
+    staged = login.stage(folder)
+    staged.mkdir(parents=True)
+    (staged / "sbatch.sh").write_text("#!/bin/bash\n")
+    (staged / "runspec.json").write_text('{"job_id": "@RUNSPEC_JOB_ID@"}\n')
+    return folder
+
+
+def test_a_job_folder_is_staged_under_home_and_sent_in_one_command(login: SshTransport, tmp_path: Path) -> None:
+    folder = staged_job(login)
+    assert login.stage(folder) == tmp_path / "home" / ".runspec" / "jobs" / "job" / "20250101-120000"
+    code, out, err = login.submit([folder], ["sbatch", "--parsable", str(folder / "sbatch.sh")], None)
+    assert (code, out, err) == (0, "4242;cluster\n", f"sbatch --parsable {folder}/sbatch.sh")
+    remote = Path(str(folder))
+    assert sorted(os.listdir(remote)) == ["runspec.json", "sbatch.sh"]
+    assert json.loads((remote / "runspec.json").read_text()) == {"job_id": "4242"}
+    assert stat.S_IMODE(remote.stat().st_mode) == 0o700
+    assert (tmp_path / "ssh.log").read_text() == "login.example.com\n"  # one round trip
+
+
+def test_code_is_sent_once_and_linked(login: SshTransport, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(login, "has_rsync", lambda: False)  # the tar stream; rsync is tried for real in integration
+    snapshot = take(repo, git=True)
+    code = Code(snapshot, login.code_folder(snapshot.id))
+    first = staged_job(login, "job/1")
+    login.submit([first], ["sbatch", str(first / "sbatch.sh")], code)
+    stored = Path(str(code.folder))
+    assert sorted(str(p.relative_to(stored)) for p in stored.rglob("*") if not p.is_dir()) == sorted(snapshot.paths)
+    assert os.readlink(Path(str(first)) / "code") == f"../../.runspec/code/{snapshot.id}"
+    assert (Path(str(first)) / "code" / "train.py").read_text() == "print('train')\n"
+    assert not os.access(stored / "train.py", os.W_OK) or os.geteuid() == 0
+    assert stat.S_IMODE((stored / "train.py").stat().st_mode) == 0o444
+    rounds = (tmp_path / "ssh.log").read_text().count("\n")
+    assert rounds == 3  # install (no code yet), the code, install again
+    second = staged_job(login, "job/2")
+    login.submit([second], ["sbatch", str(second / "sbatch.sh")], code)
+    assert (tmp_path / "ssh.log").read_text().count("\n") == rounds + 1  # unchanged code: one
+
+
+def test_no_sbatch_on_the_login_node(login: SshTransport) -> None:
+    folder = staged_job(login)
+    with pytest.raises(SlurmError) as caught:
+        login.submit([folder], ["no-such-sbatch", "x"], None)
+    assert str(caught.value) == (
+        "no-such-sbatch not found on the PATH of login.example.com (submitting needs Slurm there)"
+    )
+    assert not Path(str(folder)).exists()
+
+
+def test_remote_job_dir_not_writable(login: SshTransport, tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        blocker = tmp_path / "remote"
+        blocker.write_text("a file where the folder should be")
+    else:
+        (tmp_path / "remote").mkdir(mode=0o500)
+    folder = staged_job(login)
+    with pytest.raises(SlurmError) as caught:
+        login.submit([folder], ["sbatch", str(folder / "sbatch.sh")], None)
+    message = str(caught.value)
+    assert message.startswith(
+        f"run.env.remote_job_dir: remote_job_dir {tmp_path / 'remote'} is not writable on "
+        "login.example.com: mkdir: "
+    )
+
+
+def test_an_existing_job_folder_is_never_overwritten(login: SshTransport) -> None:
+    folder = staged_job(login)
+    Path(str(folder)).mkdir(parents=True)
+    with pytest.raises(SlurmError) as caught:
+        login.submit([folder], ["sbatch", str(folder / "sbatch.sh")], None)
+    assert str(caught.value) == (
+        f"the job folder exists already on login.example.com; submit again: {folder} exists"
+    )
+
+
+def test_output_is_read_from_offsets_in_one_command(login: SshTransport, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "a b.out").write_bytes(b"0123456789\xff\n")
+    files = [(PurePosixPath(remote / "a b.out"), 4), (PurePosixPath(remote / "none"), 0),
+             (PurePosixPath(remote / "a b.out"), -3), (PurePosixPath(remote / "a b.out"), 99)]  # fmt: skip
+    assert login.read(files) == [b"456789\xff\n", None, b"9\xff\n", b""]
+
+
+def test_frames_skip_what_a_login_shell_printed_first() -> None:
+    data = b"Welcome!\n3\n" + b"runspec-frames\n3\nab\n-1\n"
+    assert _frames(data, 2) == [b"ab\n", None]
