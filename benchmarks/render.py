@@ -1,4 +1,4 @@
-"""Rendering a batch script in-process: ``render_sbatch`` against submitit's ``_make_sbatch_string``.
+"""Rendering a batch script: ``render_sbatch`` against submitit's ``_make_sbatch_string``.
 
 The same job for both: a torchrun recipe on 2 nodes x 8 GPUs with a partition, account,
 time limit, memory, three environment variables and two setup lines, whose command gets
