@@ -188,7 +188,8 @@ def _placed(job: Job, transport: Transport, submitting: bool) -> tuple[Job, tupl
     )
     if submitting:
         raise SlurmError(message, key=f"run.env.mounts.{index}")
-    return job, (f"run.env.mounts.{index}: {message}",)
+    planned, _ = placed(job, fetch=False)  # sbatch and --dry-run still show the mount
+    return planned, (f"run.env.mounts.{index}: {message}",)
 
 
 def prepare(
