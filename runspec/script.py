@@ -26,7 +26,7 @@ import stat
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from ._toml import TOMLDecodeError, loads
+from ._toml import TOML_ERRORS, loads
 from .errors import ScriptError
 
 __all__ = [
@@ -519,7 +519,7 @@ def parse_block(block: Block, path: object) -> dict[str, object]:
     """Parse a block's TOML; an error names the script's own line and column."""
     try:
         return loads(block.content)
-    except TOMLDecodeError as exc:
+    except TOML_ERRORS as exc:
         raise _toml_error(exc, block, path) from None
 
 

@@ -44,7 +44,7 @@ install_debian_packages() {
 }
 
 install_python_packages() {
-    "${PIP_INSTALL[@]}" -e '.[test,omegaconf]'
+    "${PIP_INSTALL[@]}" -e '.[test,omegaconf,nemo-run]'
     "${PIP_INSTALL[@]}" 'torch==2.13.0'
     "${PIP_INSTALL[@]}" 'ray[default]==2.60.0'
 }
