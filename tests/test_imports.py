@@ -38,7 +38,8 @@ STDLIB = {
 
 RUNSPEC = {
     "runspec", "runspec.cli", "runspec.cli.main", "runspec.errors", "runspec.script",
-    "runspec._toml", "runspec.declaration", "runspec._environ", "runspec._masking",
+    "runspec._toml", "runspec._limits", "runspec.declaration", "runspec._environ",
+    "runspec._masking",
 }  # fmt: skip
 """runspec's own modules on the way: no model (dataclasses), no pathlib, no job."""
 

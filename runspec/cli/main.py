@@ -71,10 +71,14 @@ def _parser(sub: Any, name: str, summary: str, example: str) -> argparse.Argumen
 def _print_json(data: object) -> None:
     import json
 
-    from .._merge import iso_text
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=_json_text))
 
-    # lenient parsing keeps TOML dates and times, which JSON lacks: ISO 8601 text
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=lambda v: str(iso_text(v))))
+
+def _json_text(value: object) -> str:
+    """Lenient parsing keeps TOML dates and times, which JSON lacks: ISO 8601 text."""
+    from .._merge import iso_text  # only when such a value is printed
+
+    return str(iso_text(value))
 
 
 def _add_show_secrets(parser: argparse.ArgumentParser, what: str = "") -> None:
