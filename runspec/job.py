@@ -38,6 +38,7 @@ __all__ = [
     "discard_dir",
     "job_name",
     "new_job_dir",
+    "probe_git",
     "select_profile",
     "write_record",
 ]
@@ -340,16 +341,66 @@ def _check_env(env: Mapping[str, Any]) -> None:
             raise ConfigError(problem, key=f"run.env.{key}")
 
 
-def _git(folder: Path, *args: str) -> str | None:
-    import subprocess
+class _GitProbe:
+    """``git status`` of one folder, started at once and read when needed.
 
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=30
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    One process gives both the commit and the dirty flag (``--porcelain=v2 --branch``);
+    untracked files do not count (``--untracked-files=no``), which also spares git a
+    walk over every folder of a big repository.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        import subprocess
+
+        argv = ["git", "-C", str(folder), "status", "--porcelain=v2", "--branch",
+                "--untracked-files=no"]  # fmt: skip
+        self._process: subprocess.Popen[bytes] | None
+        try:
+            self._process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        except OSError:
+            self._process = None
+        self._state: dict[str, Any] | None = None
+
+    def state(self) -> dict[str, Any] | None:
+        """``{"commit": ..., "dirty": ...}``, or None outside a repository (or without git)."""
+        import subprocess
+
+        process, self._process = self._process, None
+        if process is None:
+            return self._state
+        try:
+            out, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            return None
+        lines = out.decode("utf-8", "replace").splitlines() if process.returncode == 0 else []
+        commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+        if commit is not None and commit != "(initial)":
+            dirty = any(not line.startswith("#") for line in lines)
+            self._state = {"commit": commit, "dirty": dirty}
+        return self._state
+
+
+_GIT_PROBES: dict[str, _GitProbe] = {}
+
+
+def probe_git(folder: Path) -> None:
+    """Start finding ``folder``'s git commit and dirty flag in the background, once per folder.
+
+    :func:`write_record` waits for the answer; starting early lets git run while the
+    job's steps start.
+    """
+    if str(folder) not in _GIT_PROBES:
+        _GIT_PROBES[str(folder)] = _GitProbe(folder)
+
+
+def _git_state(folder: Path) -> dict[str, Any] | None:
+    probe_git(folder)
+    return _GIT_PROBES[str(folder)].state()
 
 
 def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any) -> Path:
@@ -361,9 +412,6 @@ def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any
 
     if job.dir is None:
         raise ValueError("this job has no folder")
-    folder = job.spec.script_path.parent
-    commit = _git(folder, "rev-parse", "HEAD")
-    status = _git(folder, "status", "--porcelain") if commit else None
     shown_argv = masked_argv(argv)
     record = {
         "argv": shown_argv,
@@ -374,7 +422,7 @@ def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any
         "script": str(job.spec.script_path),
         "config": str(job.config_path),
         "cwd": os.getcwd(),
-        "git": {"commit": commit, "dirty": bool(status)} if commit else None,
+        "git": _git_state(job.spec.script_path.parent),
         **extra,
     }
     path = job.dir / "runspec.json"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import runspec
-from runspec.script import find_scripts
+from runspec.discovery import scripts as find_scripts
 from tests.support import REPO
 
 HELLO = REPO / "examples" / "hello" / "train.py"
@@ -203,7 +203,7 @@ DUMP_CORPUS = """
 import json, sys
 import runspec
 from runspec import _toml
-from runspec.script import find_scripts
+from runspec.discovery import scripts as find_scripts
 parsed = {
     str(path): [runspec.parse(path).to_dict(), [str(p) for p in runspec.check(path)]]
     for path in find_scripts([sys.argv[1]])

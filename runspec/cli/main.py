@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import RunspecError
@@ -22,13 +22,48 @@ __all__ = ["main"]
 _Handler = Callable[[argparse.Namespace], int]
 
 
+def _help_width() -> int:
+    """The width argparse gives help text: ``$COLUMNS``, else the terminal's, else 80; less 2.
+
+    The same rule as ``shutil.get_terminal_size``, without importing ``shutil``, which
+    brings the compression modules into every start of the command.
+    """
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):  # no stdout, or not a terminal
+            columns = 0
+    return (columns or 80) - 2
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help formatter, sized by :func:`_help_width`."""
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:  # fmt: skip
+        width = _help_width() if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class _RawDescriptionFormatter(argparse.RawDescriptionHelpFormatter, _HelpFormatter):
+    """Descriptions and examples printed as written, sized by :func:`_help_width`."""
+
+
 def _parser(sub: Any, name: str, summary: str, example: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         name,
         help=summary,
         description=summary,
         epilog="example:\n  " + example.replace("\n", "\n  "),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RawDescriptionFormatter,
     )
     return parser
 
@@ -36,10 +71,14 @@ def _parser(sub: Any, name: str, summary: str, example: str) -> argparse.Argumen
 def _print_json(data: object) -> None:
     import json
 
-    from .._merge import iso_text
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=_json_text))
 
-    # lenient parsing keeps TOML dates and times, which JSON lacks: ISO 8601 text
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=lambda v: str(iso_text(v))))
+
+def _json_text(value: object) -> str:
+    """Lenient parsing keeps TOML dates and times, which JSON lacks: ISO 8601 text."""
+    from .._merge import iso_text  # only when such a value is printed
+
+    return str(iso_text(value))
 
 
 def _add_show_secrets(parser: argparse.ArgumentParser, what: str = "") -> None:
@@ -68,19 +107,18 @@ def _add_show(sub: Any) -> None:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .. import spec
-    from ..report import render_summary
+    from .. import declaration
 
-    recipe, problems = spec.inspect(args.script)
+    recipe, problems = declaration.inspect(args.script)
     if not args.show_secrets:
-        from types import MappingProxyType
-
         from .._masking import masked_tree
 
-        recipe = replace(recipe, env=MappingProxyType(masked_tree(dict(recipe.env))))
+        recipe["env"] = masked_tree(recipe["env"])
     if args.json:
-        _print_json(recipe.to_dict())
+        _print_json(recipe)
     else:
+        from ..report import render_summary
+
         print(render_summary(recipe), end="")
     for problem in problems:
         print(f"runspec: {problem}", file=sys.stderr)
@@ -102,12 +140,12 @@ def _add_check(sub: Any) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .. import script, spec
+    from .. import declaration, discovery
     from ..report import problems_json, render_report
 
     _require_paths(args.paths)
-    files = list(script.find_scripts(args.paths))
-    problems = [problem for path in files for problem in spec.check(path)]
+    files = list(discovery.scripts(args.paths))
+    problems = [problem for path in files for problem in declaration.check(path)]
     if args.json:
         _print_json(problems_json(problems, len(files)))
     else:
@@ -138,20 +176,18 @@ def _add_list(sub: Any) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .. import script, spec
-    from ..report import render_table
+    from .. import discovery
 
     _require_paths(args.dirs)
-    recipes = []
-    for path in script.find_scripts(args.dirs):
-        try:
-            recipes.append(spec.parse(path))
-        except RunspecError as exc:
-            _warn(str(exc))
-    recipes.sort(key=lambda recipe: (str(recipe.name), str(recipe.script_path)))
+    found = discovery.survey(args.dirs)
+    for problem in found.problems:
+        _warn(problem)
+    recipes = [entry.description for entry in found.recipes]
     if args.json:
-        _print_json([recipe.to_dict() for recipe in recipes])
+        _print_json(recipes)
     else:
+        from ..report import render_table
+
         print(render_table(recipes), end="")
     return 0
 
@@ -199,6 +235,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
         return 0
     profile = envfile.resolve(args.name)
     if not args.show_secrets:
+        from dataclasses import replace
         from types import MappingProxyType
 
         from .._masking import masked_tree
@@ -710,6 +747,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="runspec",
         description="Read, check and run self-describing recipe scripts.",
         epilog="Run 'runspec COMMAND --help' for a command's options and an example.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -756,10 +794,30 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     return handler(args)
 
 
+@contextmanager
+def _argparse_words_as_written() -> Iterator[None]:
+    """Let argparse use its own English words without looking each one up in gettext.
+
+    Every lookup imports ``locale`` on first use and tests for a catalogue file per
+    language of the environment: about 30 file-system calls on every start, for
+    catalogues Python does not ship (runspec's own help is English). The names are
+    restored afterwards, so other users of argparse in the process are unaffected.
+    """
+    names = vars(argparse)
+    saved: dict[str, Any] = {name: names[name] for name in ("_", "ngettext") if name in names}
+    names["_"] = lambda message: message
+    names["ngettext"] = lambda singular, plural, count: singular if count == 1 else plural
+    try:
+        yield
+    finally:
+        names.update(saved)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     try:
-        return _dispatch(argv)
+        with _argparse_words_as_written():
+            return _dispatch(argv)
     except RunspecError as exc:
         print(f"runspec: error: {exc}", file=sys.stderr)
         return 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -125,18 +125,27 @@ def _workdir(job: Job) -> str | None:
     return os.path.normpath(os.path.join(job.spec.script_path.parent, str(raw)))
 
 
-def run_steps(jobs: Sequence[Job], launches: Sequence[Launch], *, prefix: bool) -> PipelineResult:
-    """Write each job's config, then run the steps joined by pipes and wait for all."""
+def run_steps(
+    jobs: Sequence[Job], launches: Sequence[Launch], *, prefix: bool,
+    started: Callable[[], None] | None = None,
+) -> PipelineResult:  # fmt: skip
+    """Write each job's config, then run the steps joined by pipes and wait for all.
+
+    ``started`` is called once every step has started (see ``run_pipeline``).
+    """
     from .pipeline.engine import run_pipeline
 
     for job in jobs:
         if job.dir is not None:
             job.write_config()
-    return run_pipeline([launch.step for launch in launches], prefix_stderr=prefix)
+    steps = [launch.step for launch in launches]
+    return run_pipeline(steps, prefix_stderr=prefix, started=started)
 
 
-def run_local(job: Job, launch: Launch) -> PipelineResult:
+def run_local(
+    job: Job, launch: Launch, started: Callable[[], None] | None = None
+) -> PipelineResult:
     """Run one job here, as :func:`local_launch` made it start, and return how it ended."""
     for note in launch.notes:
         print(f"runspec: {note}", file=sys.stderr)
-    return run_steps([job], [launch], prefix=False)
+    return run_steps([job], [launch], prefix=False, started=started)

@@ -147,14 +147,17 @@ class _Shell(str):
 
 
 def _join(argv: Iterable[str]) -> str:
-    import shlex
+    from shlex import quote
 
-    return " ".join(token if isinstance(token, _Shell) else shlex.quote(token) for token in argv)
+    return " ".join(token if isinstance(token, _Shell) else quote(token) for token in argv)
+
+
+_BREAK = re.compile(r"[\n\r\0]")
 
 
 def _one_line(value: object, key: str) -> str:
     text = str(value)
-    if any(char in text for char in "\n\r\0"):
+    if _BREAK.search(text):
         raise SlurmError(f"must not contain a newline or NUL (got {shown(text, key)})", key=key)
     return text
 
@@ -363,17 +366,16 @@ class _Text:
         self.secrets: list[str] = []
 
     def add(self, *lines: str) -> None:
-        for line in lines:
-            self.lines.append(line)
-            self.masked.append(line)
+        self.lines.extend(lines)
+        self.masked.extend(lines)
 
     def export(self, name: str, value: str, indent: str = "") -> None:
-        import shlex
+        from shlex import quote
 
         secret = secret_value(name, value)
-        self.lines.append(f"{indent}export {name}={shlex.quote(value)}")
-        shown = shlex.quote(MASK) if secret else shlex.quote(value)
-        self.masked.append(f"{indent}export {name}={shown}")
+        line = f"{indent}export {name}={quote(value)}"
+        self.lines.append(line)
+        self.masked.append(f"{indent}export {name}={quote(MASK)}" if secret else line)
         if secret and name not in self.secrets:
             self.secrets.append(name)
 
