@@ -4,7 +4,8 @@
 # pytest). What it installs, and why, is in docs/testing.md:
 #   - Debian packages, only the missing ones: Slurm and munge for the private test cluster,
 #     OpenSSH and rsync for the private ssh server;
-#   - Python packages: runspec itself with the test and omegaconf extras, CPU torch for the
+#   - Python packages: runspec itself with the test, omegaconf, artifacts and wandb extras
+#     (s3fs and moto for the S3 tests come with test), CPU torch for the
 #     torchrun tests, Ray for the ray tests.
 # Installing Debian packages needs root; when everything is installed it is skipped.
 set -euo pipefail
@@ -44,7 +45,7 @@ install_debian_packages() {
 }
 
 install_python_packages() {
-    "${PIP_INSTALL[@]}" -e '.[test,omegaconf,nemo-run]'
+    "${PIP_INSTALL[@]}" -e '.[test,omegaconf,nemo-run,artifacts,wandb]'
     "${PIP_INSTALL[@]}" 'torch==2.13.0'
     "${PIP_INSTALL[@]}" 'ray[default]==2.60.0'
 }

@@ -243,7 +243,7 @@ def test_recipe_image_when_the_profile_has_none(tmp_path: Path) -> None:
 
     script = make_repo(tmp_path / "repo", image="nvcr.io/nvidia/pytorch:24.05-py3")
     job = make_job(script, '[box]\nexecutor = "docker"\n', "box")
-    assert build_executor(job).container_image == "nvcr.io/nvidia/pytorch:24.05-py3"
+    assert build_executor(job, staging=tmp_path / "shipped").container_image == "nvcr.io/nvidia/pytorch:24.05-py3"
 
 
 def test_overrides_reach_the_executor(tmp_path: Path) -> None:
@@ -301,7 +301,7 @@ def test_missing_required_keys(tmp_path: Path, env_toml: str, message: str) -> N
     script = make_repo(tmp_path / "repo")
     job = make_job(script, env_toml, "c")
     with pytest.raises(ProfileError) as caught:
-        build_executor(job)
+        build_executor(job, staging=tmp_path / "shipped")
     assert str(caught.value) == message
 
 
@@ -343,7 +343,7 @@ def test_outside_git_the_code_must_be_live(tmp_path: Path) -> None:
     script = make_repo(tmp_path / "plain", commit=False)
     job = make_job(script, '[box]\nexecutor = "docker"\ncontainer_image = "i"\n', "box")
     with pytest.raises(ProfileError) as caught:
-        build_executor(job)
+        build_executor(job, staging=tmp_path / "shipped")
     assert str(caught.value) == (
         f"run.env.code: the docker executor ships the recipe's code from its git repository, "
         f'and {script} is not in one (set code = "live" to run the files where they are)'
@@ -403,7 +403,7 @@ def test_skypilot_needs_its_package(tmp_path: Path) -> None:
     script = make_repo(tmp_path / "repo")
     job = make_job(script, '[sky]\nexecutor = "skypilot"\n', "sky")
     with pytest.raises(MissingExtraError) as caught:
-        build_executor(job)
+        build_executor(job, staging=tmp_path / "shipped")
     assert str(caught.value) == (
         "executor: executor 'skypilot' needs nemo-run's skypilot support: "
         "pip install 'nemo-run[skypilot]'"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._masking import masked, masked_tree
 from ..errors import PipelineError, RunspecError
-from ..job import Job, discard_dir, new_job_dir, timestamp, write_record
+from ..job import Job, discard_dir, new_job_dir, probe_git, timestamp, write_record
 from ..profiles import EXECUTORS
 
 if TYPE_CHECKING:
@@ -148,9 +148,10 @@ def _run_local(job: Job, options: RunOptions) -> int:
     from .local import run_local
 
     [launch] = _launchable([job], [options.args])
-    record = _LocalRecord.begin(job, options.argv)
+    probe_git(job.spec.script_path.parent)  # runs while the job starts; the record waits for it
+    record = _LocalRecord.create(job, options.argv)
     try:
-        result = run_local(job, launch)
+        result = run_local(job, launch, started=record.started)
     except RunspecError as exc:
         record.end(error=str(exc))
         raise
@@ -168,11 +169,12 @@ class _LocalRecord:
     job: Job
     argv: tuple[str, ...]
     fields: Mapping[str, Any]
-    started: float
+    since: float
+    """When the job started (``time.time()``)."""
 
     @classmethod
-    def begin(cls, job: Job, argv: Sequence[str]) -> _LocalRecord:
-        """Write the record of a job that starts now: the machine, the time, its logs."""
+    def create(cls, job: Job, argv: Sequence[str]) -> _LocalRecord:
+        """The record of a job that starts now: the machine, the time, its logs."""
         from .pipeline.taps import LOG_NAMES
 
         assert job.dir is not None
@@ -181,13 +183,15 @@ class _LocalRecord:
             "host": os.uname().nodename, "submitted": _now(),
             "output": {"stdout": out, "stderr": err},
         }  # fmt: skip
-        record = cls(job, tuple(argv), fields, time.time())
-        write_record(job, argv, job_id=str(os.getpid()), **fields)
-        return record
+        return cls(job, tuple(argv), fields, time.time())
+
+    def started(self) -> None:
+        """Write the record once the job's process has started."""
+        write_record(self.job, self.argv, job_id=str(os.getpid()), **self.fields)
 
     def end(self, **outcome: Any) -> None:
         """Write the record again, saying how the job ended."""
-        duration = round(time.time() - self.started, 3)
+        duration = round(time.time() - self.since, 3)
         write_record(
             self.job, self.argv, str(os.getpid()), **self.fields, **outcome,
             ended=_now(), duration=duration,
@@ -300,9 +304,16 @@ def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: R
     from .local import run_steps
 
     launches = _launchable(jobs, step_args)
-    records = [_LocalRecord.begin(job, options.argv) for job in jobs]
+    for job in jobs:
+        probe_git(job.spec.script_path.parent)  # once per folder, while the steps start
+    records = [_LocalRecord.create(job, options.argv) for job in jobs]
+
+    def started() -> None:
+        for record in records:
+            record.started()
+
     try:
-        result = run_steps(jobs, launches, prefix=options.prefix)
+        result = run_steps(jobs, launches, prefix=options.prefix, started=started)
     except RunspecError as exc:
         for record in records:
             record.end(error=str(exc))

@@ -86,19 +86,17 @@ def prepare(
     return Prepared(request, plan, executor)
 
 
-def build_executor(job: Job, *, detached: bool = False) -> Any:
+def build_executor(job: Job, *, detached: bool = False, staging: Path | None = None) -> Any:
     """The ``nemo_run.Executor`` for ``job``'s profile (``executor`` = local, slurm, docker,
     dgxcloud, lepton or skypilot); keys it cannot use are warned about on stderr.
 
-    Its packager ships the job config from ``<job folder>/shipped/`` (a new temporary
-    folder for a job without one).
+    Its packager ships the job config from ``staging`` (default: the job folder's
+    ``shipped/``), where it is written now.
     """
-    if job.dir is not None:
+    if staging is None:
+        if job.dir is None:
+            raise ValueError("a job without a folder needs staging= for its shipped config")
         staging = job.dir / "shipped"
-    else:
-        import tempfile
-
-        staging = Path(tempfile.mkdtemp(prefix="runspec-nemo-run-"))
     return prepare(job, staging, detached=detached).executor
 
 
