@@ -245,3 +245,99 @@ def _config_node(config: Mapping[str, Any]) -> Node:
 def _override_path(text: str) -> tuple[str, ...]:
     key = text.lstrip("+~").partition("=")[0]
     return tuple(key.split("."))
+
+
+# help -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecipeHelp:
+    """What a recipe command's ``--help`` shows (gathered by :mod:`runspec.cli.help`)."""
+
+    usage: str
+    name: str
+    script: str
+    described: Mapping[str, Any]
+    """The recipe as ``runspec show --json`` gives it."""
+    config_dir: str
+    configs: Sequence[str]
+    default: str
+    env_file: str | None
+    profiles: Sequence[tuple[str, str | None]]
+    examples: Sequence[tuple[str, str]]
+    examples_note: str | None
+    options: str
+    command: str
+
+
+def render_recipe_help(page: RecipeHelp, style: Style = PLAIN) -> str:
+    """A recipe command's help: recipe, configs, profiles, overrides, passthrough, options."""
+    described = page.described
+    run, resources = described["run"], described["resources"]
+
+    def heading(text: str) -> str:
+        return style.paint(text, "bold")
+
+    lines = [f"usage: {page.usage}", "", f"{style.paint(page.name, 'cyan')}  {page.script}"]
+    if described.get("docs"):
+        lines.append(f"docs: {described['docs']}")
+    rows = [
+        ("image", described.get("image") or "(none: runs on the host)"),
+        ("launch", str(run["launch"]) + (f"  (cmd: {run['cmd']})" if run.get("cmd") else "")),
+        ("resources", f"{resources['nodes']} node(s) x {resources['gpus_per_node']} GPU(s)"),
+    ]
+    if described.get("setup"):
+        rows.append(("setup", str(described["setup"]).replace("\n", " ")))
+    lines += ["", heading("recipe"), *_rows(rows)]
+    lines += ["", heading(f"configs (-c NAME, or -c PATH): {page.config_dir}")]
+    lines += _rows([(name, "(default)" if name == page.default else "") for name in page.configs])
+    if not page.configs:
+        lines.append("  (none found)")
+    lines += ["", heading("profiles (-r PROFILE runs attached, -b PROFILE submits and returns)")]
+    lines += _profile_lines(page)
+    lines += ["", heading("overrides (KEY=VALUE words, applied to the job config)")]
+    lines += _rows(list(page.examples)) if page.examples else [f"  ({page.examples_note})"]
+    lines += [
+        "", heading("passthrough"),
+        "  Any other word, and every word after --, goes to the script after",
+        "  --config JOB_CONFIG, in order. Put a KEY=VALUE meant for the script after --:",
+        f"    {page.command} -- --name a=b",
+        "", heading("options"), page.options.rstrip("\n"),
+    ]  # fmt: skip
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _profile_lines(page: RecipeHelp) -> list[str]:
+    if page.env_file is None:
+        return ["  (no env.toml found: the recipe runs here; see 'runspec env --help')"]
+    rows = [(name, f"extends {parent}" if parent else "") for name, parent in page.profiles]
+    return [f"  from {page.env_file}", *_rows(rows, indent=4)]
+
+
+def _rows(rows: Sequence[tuple[str, str]], indent: int = 2) -> list[str]:
+    if not rows:
+        return []
+    width = max(len(key) for key, _ in rows)
+    pad = " " * indent
+    return [f"{pad}{key.ljust(width)}  {value}".rstrip() for key, value in rows]
+
+
+def render_group_help(
+    prog: str, rows: Sequence[tuple[str, Mapping[str, Any], str]], root: str,
+    style: Style = PLAIN,
+) -> str:  # fmt: skip
+    """The program's (or a group's) help: every recipe command under it."""
+    lines = [
+        f"usage: {prog} COMMAND... [OPTIONS] [KEY=VALUE ...] [ARGS ...] [-- ARGS ...]", "",
+        style.paint(f"recipes under {root}", "bold"),
+    ]  # fmt: skip
+    table = []
+    for words, described, script in rows:
+        resources = described["resources"]
+        size = f"{resources['nodes']} x {resources['gpus_per_node']} GPU"
+        table.append((words, f"{described['run']['launch']:<8} {size:<10} {script}"))
+    lines += _rows(table) if table else ["  (none)"]
+    lines += [
+        "", f"Run '{prog} COMMAND... --help' for a recipe's configs, profiles and overrides.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -88,6 +88,18 @@ def _add_show_secrets(parser: argparse.ArgumentParser, what: str = "") -> None:
     )  # fmt: skip
 
 
+def script_of(word: str) -> str:
+    """A SCRIPT argument: a path, or a recipe's name looked up under the project root
+    (``nano3/pretrain``; see :mod:`runspec.names`)."""
+    import os
+
+    if word.endswith(".py") or os.path.isfile(word):
+        return word
+    from ..names import resolve
+
+    return resolve(word)
+
+
 def _warn(message: str) -> None:
     print(f"runspec: warning: {message}", file=sys.stderr)
 
@@ -109,7 +121,7 @@ def _add_show(sub: Any) -> None:
 def _cmd_show(args: argparse.Namespace) -> int:
     from .. import declaration
 
-    recipe, problems = declaration.inspect(args.script)
+    recipe, problems = declaration.inspect(script_of(args.script))
     if not args.show_secrets:
         from .._masking import masked_tree
 
@@ -140,11 +152,14 @@ def _add_check(sub: Any) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    import os
+
     from .. import declaration, discovery
     from ..report import problems_json, render_report
 
-    _require_paths(args.paths)
-    files = list(discovery.scripts(args.paths))
+    paths = [path if os.path.exists(path) else script_of(path) for path in args.paths]
+    _require_paths(paths)
+    files = list(discovery.scripts(paths))
     problems = [problem for path in files for problem in declaration.check(path)]
     if args.json:
         _print_json(problems_json(problems, len(files)))
@@ -290,7 +305,7 @@ def _assemble(args: argparse.Namespace, profile_name: str | None, create: bool) 
     from .. import spec
     from ..run.executor import job_dir_for
 
-    recipe = spec.load(args.script)
+    recipe = spec.load(script_of(args.script))
     envfile, profile = jobs.select_profile(profile_name, args.env_file)
     job = jobs.assemble(
         recipe, config=args.config, envfile=envfile, profile=profile,
@@ -374,6 +389,11 @@ def _add_via(parser: argparse.ArgumentParser) -> None:
         "--via", choices=("runspec", "nemo-run"),
         help="who runs a local or slurm job (default: the profile's launcher, else runspec)",
     )  # fmt: skip
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``runspec run`` with parsed arguments (also a recipe command of ``recipe_cli``)."""
+    return _cmd_run(args)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -923,11 +943,17 @@ def _argparse_words_as_written() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
+    return guarded(lambda: _dispatch(argv))
+
+
+def guarded(command: Callable[[], int], prog: str = "runspec") -> int:
+    """Run ``command`` as every runspec command line runs: a runspec error is one line
+    ``PROG: error: ...`` and exit code 1, Ctrl-C 130, a closed stdout 0, usage errors 2."""
     try:
         with _argparse_words_as_written():
-            return _dispatch(argv)
+            return command()
     except RunspecError as exc:
-        print(f"runspec: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
