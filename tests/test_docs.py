@@ -4,21 +4,24 @@
 * Every fenced ```console block is run: each line starting with ``$ runspec `` is a
   command, run from the repository root as ``python -m runspec ...`` (no shell: the
   arguments are split with shlex), and the lines after it, up to the next ``$`` line,
-  are its expected stdout and stderr together. In the expected text,
+  are its expected stdout and stderr together. ``$ python examples/...`` lines run an
+  example's own command line (a recipe CLI) the same way. In the expected text,
   ``/path/to/runspec`` stands for the repository root, and a line ``...`` matches any
-  number of lines. Every ``$`` line of a console block must be a runspec command; show
-  other shell commands in ```shell blocks, which are not run.
+  number of lines. Every ``$`` line of a console block must be one of those; show other
+  shell commands in ```shell blocks, which are not run.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
 import sys
 
 import pytest
 
-from tests.support import REPO, run_module
+from tests.support import REPO, Result, run_module
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -80,12 +83,28 @@ def test_console_blocks_run(body: str) -> None:
     pairs = commands(body)
     assert pairs, "a console block needs at least one '$ runspec ...' line"
     for command, expected in pairs:
-        assert command.startswith("$ runspec "), f"only runspec commands run here: {command}"
-        result = run_module(*shlex.split(command)[2:])
+        result = _run(command)
         output = (result.out + result.err).replace(str(REPO), ROOT_PLACEHOLDER)
         assert "Traceback" not in output
         actual = output.rstrip("\n").split("\n") if output else []
         assert matches(expected, actual), f"{command}\n--- got:\n{output}"
+
+
+def _run(command: str) -> Result:
+    """Run a ``$`` line: ``runspec ...`` as ``python -m runspec``, ``python examples/...``."""
+    words = shlex.split(command)[1:]
+    if words[0] == "runspec":
+        return run_module(*words[1:])
+    assert words[0] == "python" and words[1].startswith("examples/"), (
+        f"only runspec commands and the examples' own CLIs run here: {command}"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    env.pop("RUNSPEC_ENV_FILE", None)
+    done = subprocess.run(
+        [sys.executable, *words[1:]], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    return Result(done.returncode, done.stdout, done.stderr)
 
 
 def test_the_core_pages_have_checked_examples() -> None:

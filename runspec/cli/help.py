@@ -27,8 +27,10 @@ _SUFFIXES = {"json": (".json",), "yaml": (".yaml", ".yml"), "omegaconf": (".yaml
 _SKIPPED_KEYS = ("run", "defaults")
 
 
-def recipe_help(entry: RecipeEntry, parser: argparse.ArgumentParser, root: Path) -> str:
-    """The help of one recipe command."""
+def recipe_help(
+    entry: RecipeEntry, parser: argparse.ArgumentParser, root: Path, env_file: str | None = None
+) -> str:
+    """The help of one recipe command; ``env_file`` is the ``--env-file`` given, if any."""
     from .display import RecipeHelp, render_recipe_help, style_for
 
     described = entry.description
@@ -36,13 +38,13 @@ def recipe_help(entry: RecipeEntry, parser: argparse.ArgumentParser, root: Path)
     folder = Path(described["config_dir"])
     names = _configs(folder, config["format"])
     examples, why = config_examples(folder, config["default"], config["format"])
-    env_file, profiles = _profiles()
+    shown_env, profiles = _profiles(env_file)
     parser.add_argument("-h", "--help", action="help", help="show this help")
     page = RecipeHelp(
         usage=f"{parser.prog} [OPTIONS] [KEY=VALUE ...] [ARGS ...] [-- ARGS ...]",
         name=entry.name or parser.prog, script=_shown(entry.path, root), described=described,
         config_dir=str(folder), configs=names, default=str(config["default"]),
-        env_file=env_file, profiles=profiles, examples=examples, examples_note=why,
+        env_file=shown_env, profiles=profiles, examples=examples, examples_note=why,
         options=_options(parser), command=parser.prog,
     )  # fmt: skip
     return render_recipe_help(page, style_for(sys.stdout))
@@ -75,12 +77,12 @@ def _configs(folder: Path, format: str) -> list[str]:
     return sorted({Path(name).stem for name in names if Path(name).suffix in suffixes})
 
 
-def _profiles() -> tuple[str | None, list[tuple[str, str | None]]]:
+def _profiles(explicit: str | None) -> tuple[str | None, list[tuple[str, str | None]]]:
     """The env.toml in use and its profiles, each with the profile it extends."""
     from ..profiles import EnvFile, find_env_file
 
     try:
-        path = find_env_file()
+        path = find_env_file(explicit)
         if path is None:
             return None, []
         envfile = EnvFile.load(path)

@@ -98,7 +98,8 @@ class _Command:
         if words.help:
             from .help import recipe_help
 
-            print(recipe_help(entry, parser, self.root), end="")
+            env_file = _option_value(words.options, "--env-file")
+            print(recipe_help(entry, parser, self.root, env_file), end="")
             return 0
         args = parser.parse_args(words.options)
         args.script, args.overrides = entry.path, words.overrides
@@ -193,6 +194,17 @@ def _split(argv: Sequence[str], options: dict[str, bool], tree: _Node) -> _Words
         (words.overrides if _OVERRIDE.match(token) else words.script_args).append(token)
     words.script_args += tail
     return words
+
+
+def _option_value(options: Sequence[str], name: str) -> str | None:
+    """The value given to option ``name`` among the option words, if any (the last)."""
+    found = None
+    for index, word in enumerate(options):
+        if word == name and index + 1 < len(options):
+            found = options[index + 1]
+        elif word.startswith(f"{name}="):
+            found = word.partition("=")[2]
+    return found
 
 
 def _cut(argv: Sequence[str]) -> tuple[list[str], list[str]]:
