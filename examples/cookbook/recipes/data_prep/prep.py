@@ -32,7 +32,8 @@ rng = random.Random(data["seed"])
 rows = []
 for _ in range(data["rows"]):
     x = rng.uniform(-1.0, 1.0)
-    rows.append(f"{x:.6f},{data['slope'] * x + data['intercept'] + rng.gauss(0, data['noise']):.6f}")
+    y = data["slope"] * x + data["intercept"] + rng.gauss(0, data["noise"])
+    rows.append(f"{x:.6f},{y:.6f}")
 with open(config["output"], "w", encoding="utf-8") as handle:
     handle.write("\n".join(rows) + "\n")
 print(f"wrote {len(rows)} rows of y = {data['slope']} * x + {data['intercept']}")

@@ -36,9 +36,9 @@ xs = [rng.uniform(-1.0, 1.0) for _ in range(data["samples"])]
 ys = [data["slope"] * x + data["intercept"] for x in xs]
 a, b = config["model"]["init"]
 for step in range(1, train["steps"] + 1):
-    errors = [a * x + b - y for x, y in zip(xs, ys)]
+    errors = [a * x + b - y for x, y in zip(xs, ys, strict=True)]
     loss = sum(e * e for e in errors) / len(errors)
-    a -= train["lr"] * 2 * sum(e * x for e, x in zip(errors, xs)) / len(xs)
+    a -= train["lr"] * 2 * sum(e * x for e, x in zip(errors, xs, strict=True)) / len(xs)
     b -= train["lr"] * 2 * sum(errors) / len(xs)
     if not args.quiet and step % max(1, train["steps"] // 4) == 0:
         print(f"step {step:4d}  loss {loss:.6f}")
