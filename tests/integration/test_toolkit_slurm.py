@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.test_remote import station  # noqa: F401  (a fixture)
+
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,3 +130,24 @@ def test_jobs_and_logs_of_slurm_jobs_and_local_runs(project: Path) -> None:
     records = [json.loads(path.read_text()) for path in (project / "jobs").glob("*/*/runspec.json")]
     kept = {record["job_id"]: record["slurm_state"]["state"] for record in records}
     assert kept == {ok_id: "COMPLETED", failed_id: "FAILED"}  # final: never asked again
+
+
+def test_jobs_sent_over_ssh_are_listed_with_their_host_and_state(
+    station: Any, tmp_path: Path  # noqa: F811
+) -> None:
+    """Jobs submitted from a workstation: their states come from their login node."""
+    ids = []
+    for code in ("0", "3"):
+        done = station.run("run", "echo.py", "-b", "login", f"exit_code={code}")
+        assert done.returncode == 0, done.stderr
+        ids.append(done.stdout.strip())
+    for job_id in ids:
+        station.wait_for(job_id, ("COMPLETED", "FAILED"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = station.run("jobs", "--json", cwd=elsewhere)
+    assert done.returncode == 0, done.stderr
+    listed = {job["id"]: job for job in json.loads(done.stdout)}
+    where = f"slurm@{station.server.alias}"
+    assert {job_id: (listed[job_id]["where"], listed[job_id]["state"], listed[job_id]["exit_code"])
+            for job_id in ids} == {ids[0]: (where, "COMPLETED", 0), ids[1]: (where, "FAILED", 3)}
