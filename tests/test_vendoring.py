@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,7 +84,7 @@ def test_works_vendored_under_another_package(somerepo: Path) -> None:
     ("args", "code", "start"),
     [
         (["show", str(HELLO)], 0, "name       examples/hello\n"),
-        (["check", str(REPO / "examples")], 0, "checked 7 files: 0 error(s), 0 warning(s)\n"),
+        (["check", str(REPO / "examples")], 0, r"checked \d+ files: 0 error\(s\), 0 warning\(s\)\n"),
         (["list", str(REPO / "examples")], 0, "NAME "),
         (["run", "--dry-run", str(HELLO)], 0, "# job config of examples-hello: "),
     ],
@@ -92,7 +93,7 @@ def test_works_vendored_under_another_package(somerepo: Path) -> None:
 def test_vendored_module_runs(somerepo: Path, args: list[str], code: int, start: str) -> None:
     done = python("-m", "somerepo._vendor.runspec", *args, pythonpath=somerepo, cwd=somerepo)
     assert (done.returncode, done.stderr) == (code, "")
-    assert done.stdout.startswith(start)
+    assert re.match(start if args[0] == "check" else re.escape(start), done.stdout)
 
 
 EVERY_MODULE = """
