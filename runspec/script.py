@@ -93,8 +93,8 @@ _KINDS = {
 }
 
 
-def _open(path: str | os.PathLike[str]) -> int:
-    """Open a regular file for reading; anything else is a one-line error.
+def _open(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Open a regular file for reading: its descriptor and size; anything else is an error.
 
     ``O_NONBLOCK`` keeps opening a named pipe from waiting for a writer; the file's
     type is then checked on the open descriptor, so nothing can swap it in between.
@@ -105,12 +105,13 @@ def _open(path: str | os.PathLike[str]) -> int:
         raise ScriptError("no such file", path=path) from None
     except OSError as exc:
         raise ScriptError(f"cannot read: {exc.strerror or exc}", path=path) from None
-    kind = stat.S_IFMT(os.fstat(descriptor).st_mode)
+    info = os.fstat(descriptor)
+    kind = stat.S_IFMT(info.st_mode)
     if kind != stat.S_IFREG:
         os.close(descriptor)
         message = f"{_KINDS.get(kind, 'is not a regular file')}, not a script"
         raise ScriptError(message, path=path) from None
-    return descriptor
+    return descriptor, info.st_size
 
 
 def _read(descriptor: int, size: int, path: object, offset: int | None = None) -> bytes:
@@ -128,13 +129,30 @@ def _not_utf8(data: bytes, error: UnicodeDecodeError, base: int, path: object) -
     return ScriptError(f"not valid UTF-8 (byte 0x{byte:02x} at offset {offset})", path=path)
 
 
-def _pieces(descriptor: int, path: object) -> Iterator[tuple[int, bytes]]:
+def _chunks(descriptor: int, size: int, path: object) -> Iterator[bytes]:
+    """A regular file's bytes in pieces of at most ``_PIECE``; ``size`` is its size.
+
+    A small file comes in one read of its size (plus one byte), and a short read is
+    taken as the end: no second read, and no buffer of ``_PIECE`` bytes, to learn that
+    there is nothing more.
+    """
+    want = min(max(_PIECE, len(_BOM)), size + 1)  # a byte order mark comes whole
+    while True:
+        piece = _read(descriptor, want, path)
+        if piece:
+            yield piece
+        if len(piece) < want:
+            return
+        want = _PIECE
+
+
+def _pieces(descriptor: int, size: int, path: object) -> Iterator[tuple[int, bytes]]:
     """The file's bytes in pieces, each with its offset, checked to be UTF-8 as they come.
 
     A byte order mark at the start is dropped (the offsets still count it).
     """
     offset, held = 0, b""  # held: the start of a character cut by the piece's end
-    while piece := _read(descriptor, _PIECE, path):
+    for piece in _chunks(descriptor, size, path):
         if offset == 0 and piece.startswith(_BOM):
             offset, piece = len(_BOM), piece[len(_BOM) :]
         checked = held + piece
@@ -155,9 +173,9 @@ def _pieces(descriptor: int, path: object) -> Iterator[tuple[int, bytes]]:
 
 def read_text(path: str | os.PathLike[str]) -> str:
     """Read a file as UTF-8 text (a BOM is dropped); every failure is a one-line error."""
-    descriptor = _open(path)
+    descriptor, size = _open(path)
     try:
-        return "".join(piece.decode("utf-8") for _, piece in _pieces(descriptor, path))
+        return "".join(piece.decode("utf-8") for _, piece in _pieces(descriptor, size, path))
     finally:
         os.close(descriptor)
 
@@ -480,9 +498,10 @@ def scan_file(path: str | os.PathLike[str]) -> Block | None:
     opened but broken, or several blocks, are errors, as is a file that is not a
     regular file or not UTF-8.
     """
-    descriptor = _open(path)
+    descriptor, size = _open(path)
     try:
-        span = _script_span(*_scan(_Lines(_pieces(descriptor, path)), keep="script"), path)
+        lines = _Lines(_pieces(descriptor, size, path))
+        span = _script_span(*_scan(lines, keep="script"), path)
         if span is None:
             return None
         data = _read(descriptor, span.end - span.begin, path, offset=span.begin)
@@ -492,27 +511,50 @@ def scan_file(path: str | os.PathLike[str]) -> Block | None:
 
 
 def mentions_script(path: str | os.PathLike[str]) -> bool:
-    """A quick test before :func:`scan_file`: whether ``# /// script`` occurs in the file.
+    """A quick test before :func:`scan_file`: whether a line of the file is ``# /// script``.
 
     False also for a file that is not a regular file or cannot be read. Nothing is
     decoded or split into lines; a large file is searched piece by piece.
     """
-    needle = b"# /// script"
     try:
-        descriptor = _open(path)
+        descriptor, size = _open(path)
     except ScriptError:
         return False
     try:
-        tail = b""
-        while piece := os.read(descriptor, _PIECE):
-            if needle in tail + piece[: len(needle)] or needle in piece:
+        held, first = b"\n", True  # what comes before the next piece: a line's start at first
+        for piece in _chunks(descriptor, size, path):
+            if first:
+                piece, first = piece.removeprefix(_BOM), False
+            data = held + piece
+            if _has_script_line(data, at_end=False):
                 return True
-            tail = piece[-len(needle) :]
-        return False
-    except OSError:
+            held = data[-len(_SCRIPT_LINE) - 1 :]  # a match may straddle two pieces
+        return _has_script_line(held, at_end=True)
+    except ScriptError:
         return False
     finally:
         os.close(descriptor)
+
+
+_SCRIPT_LINE = b"# /// script"
+
+
+def _has_script_line(data: bytes, at_end: bool) -> bool:
+    """Whether ``data`` (whose first byte ends a line) holds the line ``# /// script``.
+
+    A match that reaches the end of ``data`` counts only ``at_end`` of the file; else the
+    next piece, which starts with the end of this one, decides.
+    """
+    found = data.find(_SCRIPT_LINE, 1)
+    while found != -1:
+        after = found + len(_SCRIPT_LINE)
+        if data[found - 1] in b"\r\n":
+            if after < len(data) and data[after] in b"\r\n":
+                return True
+            if after == len(data) and at_end:
+                return True
+        found = data.find(_SCRIPT_LINE, found + 1)
+    return False
 
 
 def parse_block(block: Block, path: object) -> dict[str, object]:

@@ -546,15 +546,16 @@ def test_streaming_scan_matches_the_whole_text_scanner(
     st.lists(SCAN_LINES | st.text(st.sampled_from("# /x\u00e9"), max_size=90), max_size=16),
     st.lists(ENDS, min_size=16, max_size=16),
     st.booleans(),
+    st.booleans(),
     st.integers(1, 9),
 )
 def test_files_read_in_small_pieces_read_the_same(
-    scratch: Path, lines: list[str], ends: list[str], final: bool, piece: int
+    scratch: Path, lines: list[str], ends: list[str], final: bool, bom: bool, piece: int
 ) -> None:
     """Pieces of a few bytes cut lines, CRLF pairs and characters anywhere: no difference."""
     text = _text_of(lines, ends, final)
     path = scratch / "pieces.py"
-    path.write_bytes(text.encode())
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
     expected = script_reference.read_script_block(text, str(path))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(script, "_PIECE", piece)
@@ -562,3 +563,27 @@ def test_files_read_in_small_pieces_read_the_same(
         assert _outcome(lambda: script.scan_file(path)) == (
             None if expected == f"{path}: no '# /// script' metadata block" else expected
         )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(SCAN_LINES, max_size=12),
+    st.lists(ENDS, min_size=12, max_size=12),
+    st.booleans(),
+    st.booleans(),
+    st.integers(1, 20),
+)
+def test_the_quick_test_never_passes_over_a_script(
+    scratch: Path, lines: list[str], ends: list[str], final: bool, bom: bool, piece: int
+) -> None:
+    """Discovery reads only files ``mentions_script`` passes: it must pass every script."""
+    text = _text_of(lines, ends, final)
+    path = scratch / "quick.py"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
+    expected = script_reference.read_script_block(text, str(path))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(script, "_PIECE", piece)
+        mentioned = script.mentions_script(path)
+    if expected != f"{path}: no '# /// script' metadata block":
+        assert mentioned
+    assert mentioned == any(line == "# /// script" for line in re.split(r"\r\n|\r|\n", text))
