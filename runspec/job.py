@@ -25,10 +25,19 @@ from ._limits import tree_problem
 from ._masking import has_secrets, masked_argv
 from ._merge import deep_merge, json_ready
 from .config import find_config, load_config
-from .errors import ConfigError, PipelineError, ProfileError
+from .errors import ConfigError, OverrideError, PipelineError, ProfileError, location
 from .interpolation import resolve_job_keys, resolve_job_value
 from .overrides import Override, apply_overrides
-from .profiles import RESERVED, EnvFile, Profile, find_env_file, value_error
+from .profiles import (
+    KNOWN_KEYS,
+    RESERVED,
+    EnvFile,
+    Profile,
+    find_env_file,
+    key_warnings,
+    unknown_key,
+    value_error,
+)
 from .project import mark_state_dir
 from .runenv import RunEnv, image_of
 from .spec import Runspec
@@ -227,7 +236,7 @@ def assemble(
     path = find_config(spec, config)
     document, runenv, parsed = _document(spec, path, envfile, profile, overrides)
     absent = tuple(s for s in RESERVED if envfile is None or s not in envfile.data)
-    warnings: list[str] = []
+    warnings = _key_warnings(envfile, profile, parsed)
     env = template.resolve(document["run"]["env"], document, absent=absent, warnings=warnings)
     env = resolve_job_keys(env, environ)
     _check_env(env)
@@ -269,6 +278,7 @@ def _document(
     _add_artifacts_section(document, envfile)
     document = json_ready(document)  # TOML and YAML dates and times as ISO 8601 text
     parsed = tuple(Override.parse(text) for text in overrides)
+    _refuse_runspec_keys(parsed)
     document = apply_overrides(document, parsed, open_prefixes=(("run", "env"),))
     _require(document, "run", dict)
     for part in ("env", "job"):
@@ -285,6 +295,31 @@ def _add_artifacts_section(document: dict[str, Any], envfile: EnvFile | None) ->
     own = document.get("artifacts")
     if section and (own is None or isinstance(own, Mapping)):
         document["artifacts"] = deep_merge(dict(section), own or {})
+
+
+def _refuse_runspec_keys(overrides: Sequence[Override]) -> None:
+    """``run.job`` is what runspec knows about the job (its name, folder, profile, cwd)."""
+    for override in overrides:
+        if override.path[:2] == ("run", "job"):
+            message = "set by runspec; an override cannot change it"
+            raise OverrideError(message, key=".".join(override.path))
+
+
+def _key_warnings(
+    envfile: EnvFile | None, profile: Profile | None, overrides: Sequence[Override]
+) -> list[str]:
+    """Keys a run would use but runspec does not read: the profile's (every member of
+    its chain, root first) and those that overrides add to ``run.env``."""
+    found = []
+    if envfile is not None and profile is not None:
+        for member in reversed(profile.chain):
+            for problem in key_warnings(envfile, member):
+                found.append(location(problem.path, problem.line, problem.key) + problem.message)
+    for override in overrides:
+        path = override.path
+        if path[:2] == ("run", "env") and len(path) > 2 and path[2] not in KNOWN_KEYS:
+            found.append(f"{'.'.join(path[:3])}: {unknown_key(path[2])}")
+    return found
 
 
 def _own_run(data: Mapping[str, Any], path: Path) -> Mapping[str, Any]:

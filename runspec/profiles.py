@@ -35,6 +35,7 @@ __all__ = [
     "canonical",
     "check_env_file",
     "find_env_file",
+    "key_warnings",
     "listing_json",
     "profile_json",
     "render_listing",
@@ -42,6 +43,7 @@ __all__ = [
     "toml_key",
     "toml_value",
     "unknown_executor",
+    "unknown_key",
     "value_error",
 ]
 
@@ -601,13 +603,18 @@ def check_env_file(envfile: EnvFile) -> list[Problem]:
 
 
 def _profile_problems(envfile: EnvFile, name: str) -> list[Problem]:
-    import difflib
-
     problems = []
     broken = envfile._links[name].broken
     if broken is not None and broken.profile == name:  # reported once, where it is written
         problems.append(Problem.from_error(envfile._break_error(name, broken)))
     problems.extend(Problem.from_error(error) for error in envfile._type_errors(name))
+    return problems + key_warnings(envfile, name)
+
+
+def key_warnings(envfile: EnvFile, name: str) -> list[Problem]:
+    """Warnings about the keys profile ``name`` writes itself: keys runspec does not read
+    (with the nearest known key), and keys its executor does not use."""
+    problems = []
     executor, reads = _integration_reads(envfile, name)
     known = [*KNOWN_KEYS, *sorted(reads or ())]
     for key in envfile.data[name]:
@@ -616,12 +623,17 @@ def _profile_problems(envfile: EnvFile, name: str) -> list[Problem]:
         if reads is not None and key not in reads and key in KNOWN_KEYS:
             message = f"not used by the {executor} executor (ignored)"
             problems.append(Problem("warning", message, envfile.path, where, label))
-        if key in known:
-            continue
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        problems.append(Problem("warning", f"unknown key{hint}", envfile.path, where, label))
+        if key not in known:
+            problems.append(Problem("warning", unknown_key(key, known), envfile.path, where, label))
     return problems
+
+
+def unknown_key(key: str, known: Sequence[str] = tuple(KNOWN_KEYS)) -> str:
+    """``unknown key``, with the nearest of ``known`` suggested when one is close."""
+    import difflib
+
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
 
 
 def _integration_reads(envfile: EnvFile, name: str) -> tuple[str, frozenset[str] | None]:

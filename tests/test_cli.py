@@ -237,7 +237,7 @@ def test_discovery_passes_over_entries_it_cannot_read(cli: Cli, tree: Path) -> N
 
 
 def test_check_an_empty_folder(cli: Cli, tmp_path: Path) -> None:
-    assert cli("check", tmp_path) == Result(0, "checked 0 files: 0 error(s), 0 warning(s)\n", "")
+    assert cli("check", tmp_path) == Result(1, "", f"runspec: error: no recipes found under {tmp_path}\n")
 
 
 # --- list -----------------------------------------------------------------------------

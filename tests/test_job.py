@@ -217,7 +217,7 @@ def test_config_by_name_and_by_path(tmp_path, fmt):
         ({}, ("run=3",), ConfigError, "run: must be a table (got 3)"),
         ({}, ("~run",), ConfigError, "run: must be a table (deleted by an override)"),
         ({}, ("~run.env",), ConfigError, "run.env: must be a table (deleted by an override)"),
-        ({}, ("run.job=3",), ConfigError, "run.job: must be a table (got 3)"),
+        ({}, ("run.job=3",), OverrideError, "run.job: set by runspec; an override cannot change it"),
         ({}, ("run.env=3",), ConfigError, "run.env: must be a table (got 3)"),
         ({}, ("run.env.env_vars=3",), ConfigError, "run.env.env_vars: must be table of str, int, float or bool (got 3)"),
         ({}, ("run.env.job_dir=[1]",), ConfigError, "run.env.job_dir: must be str (got [1])"),

@@ -160,6 +160,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     paths = [path if os.path.exists(path) else script_of(path) for path in args.paths]
     _require_paths(paths)
     files = list(discovery.scripts(paths))
+    if not files:  # a wrong path in CI must not pass
+        raise RunspecError(f"no recipes found under {', '.join(map(str, args.paths))}")
     problems = [problem for path in files for problem in declaration.check(path)]
     if args.json:
         _print_json(problems_json(problems, len(files)))
@@ -224,7 +226,15 @@ def _add_env(sub: Any) -> None:
         "--check", action="store_true", help="check every profile; warn on unknown keys"
     )
     _add_show_secrets(parser)
+    parser.description = f"{parser.description}\n\n{_ENV_FILE_SEARCH}"
     parser.set_defaults(handler=_cmd_env)
+
+
+_ENV_FILE_SEARCH = """\
+env.toml is looked for in this order: --env-file FILE; $RUNSPEC_ENV_FILE; env.toml
+in the current folder or a parent, up to the project root (a folder holding
+pyproject.toml or .git); $XDG_CONFIG_HOME/runspec/env.toml, else
+~/.config/runspec/env.toml."""
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
@@ -300,7 +310,10 @@ def _add_config(sub: Any) -> None:
     parser.set_defaults(handler=_cmd_config)
 
 
-def _assemble(args: argparse.Namespace, profile_name: str | None, create: bool) -> Any:
+def _assemble(
+    args: argparse.Namespace, profile_name: str | None, create: bool, said: set[str] | None = None
+) -> Any:
+    """Assemble the job of ``args`` and print its warnings (those not in ``said`` yet)."""
     from .. import job as jobs
     from .. import spec
     from ..run.executor import job_dir_for
@@ -313,7 +326,10 @@ def _assemble(args: argparse.Namespace, profile_name: str | None, create: bool) 
         job_dir=job_dir_for(jobs.job_name(recipe), create=create, via=getattr(args, "via", None)),
     )  # fmt: skip
     for warning in job.warnings:
-        _warn(warning)
+        if said is None or warning not in said:
+            _warn(warning)
+    if said is not None:
+        said.update(job.warnings)
     return job
 
 
@@ -461,10 +477,11 @@ def _cmd_pipe(args: argparse.Namespace) -> int:
 
     steps = executor.parse_steps(args.steps)
     jobs: list[Any] = []
+    said: set[str] = set()  # the steps share a profile: say each warning once
     try:
         for step in steps:
             namespace = argparse.Namespace(**vars(step), env_file=args.env_file)
-            jobs.append(_assemble(namespace, args.profile, create=not args.dry_run))
+            jobs.append(_assemble(namespace, args.profile, not args.dry_run, said))
     except BaseException:
         for job in jobs:
             discard_dir(job.dir)  # the steps already assembled will not run
@@ -885,6 +902,69 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 _SCRIPT_ARG_COMMANDS = frozenset({"run", "sbatch", "submit"})
+_AFTER_SEPARATOR = "the recipe's own arguments go after '--'"
+
+
+def _command_names() -> list[str]:
+    return [add.__name__.removeprefix("_add_") for add in _COMMANDS]
+
+
+def _unknown_command(command: str) -> str:
+    import difflib
+
+    names = _command_names()
+    close = difflib.get_close_matches(command, names, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "commands: " + ", ".join(names)
+    return f"unknown command {command!r} ({hint})"
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
+    """The parser of subcommand ``command`` (``parser`` itself when there is none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            chosen: argparse.ArgumentParser = action.choices[command]
+            return chosen
+    return parser
+
+
+def _unrecognized(
+    parser: argparse.ArgumentParser, command: str | None, words: list[str], extra: list[str]
+) -> str:
+    """argparse's message for unknown arguments, with a did-you-mean or a hint about ``--``."""
+    import difflib
+
+    message = f"unrecognized arguments: {' '.join(extra)}"
+    options = list(_subparser(parser, command)._option_string_actions)
+    for word in extra:
+        close = difflib.get_close_matches(word.partition("=")[0], options, n=1, cutoff=0.75)
+        if word.startswith("-") and close:
+            return f"{message} (did you mean {close[0]!r}?)"
+    first = next((word for word in extra if word.startswith("-")), None)
+    if command in _SCRIPT_ARG_COMMANDS and first is not None:
+        return f"{message} ({_AFTER_SEPARATOR}: {_moved_after_separator(words, first)})"
+    return message
+
+
+def _moved_after_separator(words: list[str], first: str) -> str:
+    """The command line with ``--`` put before ``first`` (as one would type it)."""
+    import shlex
+
+    cut = words.index(first)
+    return shlex.join(["runspec", *words[:cut], "--", *words[cut:]])
+
+
+def _refuse_bare_words(
+    parser: argparse.ArgumentParser, words: list[str], overrides: Sequence[str]
+) -> None:
+    """A word that is no option and no ``key=value``/``~key`` is a recipe argument put
+    before ``--``: say where it goes."""
+    for word in overrides:
+        if "=" not in word and not word.startswith("~"):
+            where = _moved_after_separator(words, word)
+            parser.error(
+                f"{word!r} is neither an option nor an override (key=value); "
+                f"{_AFTER_SEPARATOR}: {where}"
+            )
 
 
 def _split_script_args(words: list[str], command: str | None) -> tuple[list[str], list[str]]:
@@ -901,14 +981,18 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     if command == "artifacts":
         return _cmd_artifacts(words[words.index(command) + 1 :])
     parser = build_parser(command)
+    if command is not None and command not in _command_names():
+        parser.error(_unknown_command(command))
     words, script_args = _split_script_args(words, command)
     args, extra = parser.parse_known_args(words)
     if extra and (not hasattr(args, "overrides") or any(w.startswith("-") for w in extra)):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        _subparser(parser, command).error(_unrecognized(parser, command, words, extra))
     if extra:
         # argparse ends a positional list at the first option: overrides given after
         # options (``-c tiny a=1``) arrive here and belong to the same list.
         args.overrides = [*args.overrides, *extra]
+    if command in _SCRIPT_ARG_COMMANDS:
+        _refuse_bare_words(_subparser(parser, command), words, args.overrides)
     args.script_args = script_args
     if args.version:
         from .. import __version__

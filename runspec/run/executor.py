@@ -282,6 +282,12 @@ def _parse_step(tokens: list[str], index: int) -> StepArguments:
             config = rest.pop(0)
         elif token.startswith("--config="):
             config = token.partition("=")[2]
+        elif token.startswith("-") or ("=" not in token and not token.startswith("~")):
+            raise PipelineError(
+                f"pipe: step {index}: {token!r} is neither -c CONFIG nor an override "
+                "(key=value); the recipe's own arguments go after '--' "
+                "(SCRIPT [-c CONFIG] [OVERRIDE...] -- ARGS...)"
+            )
         else:
             overrides.append(token)
     return StepArguments(tokens[0], config, tuple(overrides))
