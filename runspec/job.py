@@ -21,8 +21,9 @@ from typing import Any
 
 from . import template
 from ._files import write_atomic
+from ._limits import tree_problem
 from ._masking import has_secrets, masked_argv
-from ._merge import deep_merge
+from ._merge import deep_merge, json_ready
 from .config import find_config, load_config
 from .errors import ConfigError, PipelineError, ProfileError
 from .interpolation import resolve_job_keys, resolve_job_value
@@ -255,10 +256,14 @@ def _document(
     """The job config before resolution: the config file, its ``run`` section with
     runspec's own and the merged ``run.env``, overrides applied."""
     data = load_config(path, spec.config.format)
+    problem = tree_problem(data)
+    if problem:
+        raise ConfigError(problem, path=path)
     own = _own_run(data, path)
     merged = RunEnv.merge(spec, profile, own.get("env") or {})
     run = _namespace(spec, envfile, profile, path, job_name(spec), merged.values)
     document = {**data, "run": deep_merge({k: v for k, v in own.items() if k != "env"}, run)}
+    document = json_ready(document)  # TOML and YAML dates and times as ISO 8601 text
     parsed = tuple(Override.parse(text) for text in overrides)
     document = apply_overrides(document, parsed, open_prefixes=(("run", "env"),))
     _require(document, "run", dict)

@@ -18,13 +18,15 @@ from typing import Any
 
 from ._environ import ENV_NAME
 from ._masking import masked_tree
-from ._merge import deep_merge
-from ._toml import BARE_KEY, TOMLDecodeError, key_lines, loads
+from ._merge import deep_merge, iso_text
+from ._toml import BARE_KEY, TOML_ERRORS, TOMLLimitError, key_lines, loads
 from .errors import Problem, ProfileError
 
 __all__ = [
     "ALIASES",
+    "EXECUTORS",
     "KNOWN_KEYS",
+    "LAUNCHERS",
     "RESERVED",
     "EnvFile",
     "Profile",
@@ -37,17 +39,26 @@ __all__ = [
     "render_profile",
     "toml_key",
     "toml_value",
+    "unknown_executor",
     "value_error",
 ]
 
 RESERVED = ("wandb", "cli", "cache", "artifacts")
 """Top-level tables that hold settings, not profiles."""
 
+EXECUTORS = ("local", "slurm", "docker", "dgxcloud", "lepton", "skypilot")
+"""Every executor a profile may name: the core's ``local`` and ``slurm``, then those of
+the nemo-run extra (``runspec_extras.nemo_run_executors``)."""
+
+LAUNCHERS = ("runspec", "nemo-run")
+"""Who runs a ``local`` or ``slurm`` job: runspec itself (the default) or nemo-run."""
+
 _ENV_VARS = "table of str, int, float or bool"
 
 KNOWN_KEYS: Mapping[str, str] = MappingProxyType(
     {
         "executor": "str",
+        "launcher": "'runspec' or 'nemo-run'",
         "account": "str",
         "partition": "str",
         "nodes": "int >= 1",
@@ -108,7 +119,8 @@ def _is_str_list(value: Any) -> bool:
 
 
 def _is_env_value(value: Any) -> bool:
-    return isinstance(value, (str, int, float))  # bool is an int
+    # bool is an int; a date or time is set as its ISO 8601 text
+    return isinstance(value, (str, int, float)) or iso_text(value) is not value
 
 
 _CHECKS: Mapping[str, Callable[[Any], bool]] = {
@@ -123,6 +135,7 @@ _CHECKS: Mapping[str, Callable[[Any], bool]] = {
     _ENV_VARS: lambda value: isinstance(value, Mapping),
     "'snapshot' or 'live'": lambda value: value in ("snapshot", "live"),
     "'local' or 'ssh'": lambda value: value in ("local", "ssh"),
+    "'runspec' or 'nemo-run'": lambda value: value in LAUNCHERS,
 }
 
 
@@ -131,8 +144,19 @@ def value_error(key: str, value: Any) -> str | None:
     does not read the key."""
     kind = KNOWN_KEYS.get(key)
     if kind is None or _CHECKS[kind](value):
+        if key == "executor" and value not in EXECUTORS:
+            return unknown_executor(value)
         return None
     return f"must be {kind} (got {_show(masked_tree({key: value})[key])})"
+
+
+def unknown_executor(name: str) -> str:
+    """The message for an executor nobody provides, with the nearest known name."""
+    import difflib
+
+    close = difflib.get_close_matches(name, EXECUTORS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"executor {name!r}: unknown{hint}; known: {', '.join(EXECUTORS)}"
 
 
 # --- finding the file -------------------------------------------------------------
@@ -343,10 +367,10 @@ class EnvFile:
         path = Path(path)
         try:
             data = loads(text)
-        except TOMLDecodeError as error:
+        except TOMLLimitError as error:
+            raise ProfileError(f"invalid TOML: {error}", path=path) from None
+        except TOML_ERRORS as error:
             raise _toml_error(error, text, path) from error
-        except RecursionError as error:
-            raise ProfileError("invalid TOML: nested too deeply", path=path) from error
         return cls(path, MappingProxyType(data), MappingProxyType(key_lines(text)))
 
     @property
@@ -511,15 +535,34 @@ def _profile_problems(envfile: EnvFile, name: str) -> list[Problem]:
         if error.key == f"[{name}].extends":
             problems.append(Problem.from_error(error))
     problems.extend(Problem.from_error(error) for error in envfile._type_errors(name))
+    executor, reads = _integration_reads(envfile, name)
+    known = [*KNOWN_KEYS, *sorted(reads or ())]
     for key in envfile.data[name]:
-        if key in KNOWN_KEYS:
-            continue
-        close = difflib.get_close_matches(key, list(KNOWN_KEYS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
         where = envfile.line_of((name, key))
         label = f"[{name}].{_toml_key(key)}"
+        if reads is not None and key not in reads and key in KNOWN_KEYS:
+            message = f"not used by the {executor} executor (ignored)"
+            problems.append(Problem("warning", message, envfile.path, where, label))
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         problems.append(Problem("warning", f"unknown key{hint}", envfile.path, where, label))
     return problems
+
+
+def _integration_reads(envfile: EnvFile, name: str) -> tuple[str, frozenset[str] | None]:
+    """The profile's executor and the keys it reads, when an integration runs it (nemo-run)
+    and is installed; ``None`` for the keys otherwise (runspec's own keys apply)."""
+    from ._extras import executor_keys
+
+    try:
+        values = envfile.resolve(name).values
+    except ProfileError:
+        return "", None
+    executor = str(values.get("executor", "local"))
+    runs_itself = executor in ("local", "slurm") and values.get("launcher") != "nemo-run"
+    return executor, None if runs_itself else executor_keys(executor)
 
 
 # --- rendering for `runspec env` ------------------------------------------------------

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from ._toml import TOMLDecodeError, loads
+from ._toml import TOML_ERRORS, loads
 from .errors import ScriptError
 
 __all__ = [
@@ -194,7 +194,7 @@ def read_metadata(path: str | Path) -> tuple[dict[str, object], Block]:
     block = read_script_block(read_text(path), path)
     try:
         return loads(block.content), block
-    except TOMLDecodeError as exc:
+    except TOML_ERRORS as exc:
         raise _toml_error(exc, block, path) from None
 
 

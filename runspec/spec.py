@@ -300,7 +300,8 @@ class _Checker:
                 message = f"{value!r} is not a count; read as unset (the profile or config decides)"
                 self.report((*keys, name), message, "warning")
             elif not _is(value, known[name]):
-                self.report((*keys, name), f"must be {_type_name(known[name])} (got {value!r})")
+                got = shown(value, None)
+                self.report((*keys, name), f"must be {_type_name(known[name])} (got {got})")
 
     def _check_values(self, spec: Mapping[str, Any]) -> None:
         run, config = spec.get("run", {}), spec.get("config", {})

@@ -83,7 +83,7 @@ def test_works_vendored_under_another_package(somerepo: Path) -> None:
     ("args", "code", "start"),
     [
         (["show", str(HELLO)], 0, "name       examples/hello\n"),
-        (["check", str(REPO / "examples")], 0, "checked 4 files: 0 error(s), 0 warning(s)\n"),
+        (["check", str(REPO / "examples")], 0, "checked 5 files: 0 error(s), 0 warning(s)\n"),
         (["list", str(REPO / "examples")], 0, "NAME "),
         (["run", "--dry-run", str(HELLO)], 0, "# job config of examples-hello: "),
     ],
@@ -208,7 +208,7 @@ parsed = {
     str(path): [runspec.parse(path).to_dict(), [str(p) for p in runspec.check(path)]]
     for path in find_scripts([sys.argv[1]])
 }
-print(json.dumps({"parser": _toml.loads.__module__, "parsed": parsed}))
+print(json.dumps({"parser": _toml._parse.__module__, "parsed": parsed}))
 """
 
 

@@ -36,8 +36,10 @@ def _parser(sub: Any, name: str, summary: str, example: str) -> argparse.Argumen
 def _print_json(data: object) -> None:
     import json
 
-    # default=str: lenient parsing keeps TOML dates and times, which JSON lacks
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    from .._merge import iso_text
+
+    # lenient parsing keeps TOML dates and times, which JSON lacks: ISO 8601 text
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=lambda v: str(iso_text(v))))
 
 
 def _add_show_secrets(parser: argparse.ArgumentParser, what: str = "") -> None:
@@ -248,7 +250,8 @@ def _assemble(args: argparse.Namespace, profile_name: str | None, create: bool) 
     envfile, profile = jobs.select_profile(profile_name, args.env_file)
     job = jobs.assemble(
         recipe, config=args.config, envfile=envfile, profile=profile,
-        overrides=args.overrides, job_dir=job_dir_for(jobs.job_name(recipe), create=create),
+        overrides=args.overrides,
+        job_dir=job_dir_for(jobs.job_name(recipe), create=create, via=getattr(args, "via", None)),
     )  # fmt: skip
     for warning in job.warnings:
         _warn(warning)
@@ -300,7 +303,15 @@ def _add_run(sub: Any) -> None:
         "--dry-run", action="store_true", help="print what would run; write nothing"
     )
     _add_show_secrets(parser, " with --dry-run")
+    _add_via(parser)
     parser.set_defaults(handler=_cmd_run)
+
+
+def _add_via(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--via", choices=("runspec", "nemo-run"),
+        help="who runs a local or slurm job (default: the profile's launcher, else runspec)",
+    )  # fmt: skip
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -312,7 +323,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     job = _assemble(args, names[0] if names else None, create=not args.dry_run)
     options = executor.RunOptions(
         argv=tuple(sys.argv), args=tuple(args.script_args), detached=bool(args.detached),
-        show_secrets=args.show_secrets,
+        show_secrets=args.show_secrets, via=args.via,
     )  # fmt: skip
     if args.dry_run:
         print(executor.dry_run(job, options), end="")
@@ -451,6 +462,7 @@ def _add_submit(sub: Any) -> None:
         "--test-only", action="store_true", help="let sbatch validate; queue nothing"
     )
     parser.add_argument("--wait", action="store_true", help="follow the job; exit with its code")
+    _add_via(parser)
     parser.set_defaults(handler=_cmd_submit)
 
 
@@ -458,6 +470,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     from ..slurm.cluster import require_sbatch, send
 
     _require_profile(args)
+    if _through_nemo_run(args):
+        return _submit_through_nemo_run(args)
     if not _over_ssh(args):
         require_sbatch()
     _, sub = _slurm_job(args, submitting=True)
@@ -505,6 +519,31 @@ _TAIL_BYTES = 64 * 1024
 def _last_lines(data: bytes, count: int = 20) -> str:
     text = data.decode("utf-8", errors="replace")
     return "".join(text.splitlines(keepends=True)[-count:])
+
+
+def _through_nemo_run(args: argparse.Namespace) -> bool:
+    """Whether the profile (or ``--via``) sends this submission through nemo-run; decided
+    on the resolved profile, before any job folder is made."""
+    from ..job import select_profile
+    from ..run.executor import through_nemo_run
+
+    _, profile = select_profile(args.profile, args.env_file)
+    return profile is not None and through_nemo_run(profile.values, args.via)
+
+
+def _submit_through_nemo_run(args: argparse.Namespace) -> int:
+    """``submit`` as a detached nemo-run job: prints nemo-run's handle of it."""
+    from ..run import executor
+
+    for flag, used in (("--after", args.after), ("--test-only", args.test_only),
+                       ("--wait", args.wait)):  # fmt: skip
+        if used:
+            raise RunspecError(f"submit {flag}: not available for jobs that run through nemo-run")
+    job = _assemble(args, args.profile, create=True)
+    options = executor.RunOptions(
+        argv=tuple(sys.argv), args=tuple(args.script_args), detached=True, via=args.via
+    )
+    return executor.run(job, options)
 
 
 def _note(message: str) -> None:

@@ -324,8 +324,22 @@ def send(sub: Submission, *, argv: Sequence[str], test_only: bool = False) -> st
     except BaseException:
         transport.discard(folders)
         raise
-    _records(sub, argv, job_id)
+    if transport.host is None:
+        _records(sub, argv, job_id)
+    else:
+        _fill_records(sub, job_id)
     return job_id
+
+
+def _fill_records(sub: Submission, job_id: str) -> None:
+    """Put the job id into the staged records (as the cluster did into its copies)."""
+    from .remote import RECORD_JOB_ID
+
+    for job in sub.jobs:
+        assert job.dir is not None
+        path = sub.transport.stage(job.dir) / "runspec.json"
+        text = path.read_text(encoding="utf-8").replace(RECORD_JOB_ID, job_id)
+        write_atomic(path, text, path.stat().st_mode & 0o777)
 
 
 def _job_id(out: str) -> str:

@@ -264,7 +264,14 @@ def _options(
         options["constraint"] = _one_line(env["constraint"], "run.env.constraint")
     if env.get("exclusive") is True:
         options["exclusive"] = True
-    where = _one_line(folder, "run.job.dir").replace("%", "%%")
+    where = _one_line(folder, "run.job.dir")
+    if "\\" in where:  # sbatch fails to open such an --output file: the job never starts
+        message = (
+            "the job folder must not contain a backslash, which Slurm's --output cannot "
+            f"take (got {str(folder)!r})"
+        )
+        raise SlurmError(message, key="run.job.dir")
+    where = where.replace("%", "%%")
     options["output"] = f"{where}/%x-%j.out"
     options["error"] = f"{where}/%x-%j.err"
     if dependency:
