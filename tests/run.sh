@@ -4,8 +4,9 @@
 # pytest). What it installs, and why, is in docs/testing.md:
 #   - Debian packages, only the missing ones: Slurm and munge for the private test cluster,
 #     slurmdbd and MariaDB for its accounting, OpenSSH and rsync for the private ssh server;
-#   - Python packages: runspec itself with the test and full extras (pins in setup.cfg), CPU
-#     torch for the torchrun tests, Ray for the ray tests.
+#   - Python packages: runspec itself with the test and full extras (pins in setup.cfg; s3fs
+#     and moto for the S3 tests come with test), CPU torch for the torchrun tests, Ray for
+#     the ray tests.
 # Installing Debian packages needs root; when everything is installed it is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._masking import masked, masked_tree
 from ..errors import PipelineError, RunspecError
-from ..job import Job, discard_dir, new_job_dir, timestamp, write_record
+from ..job import Job, discard_dir, new_job_dir, probe_git, timestamp, write_record
 from ..profiles import EXECUTORS
 
 if TYPE_CHECKING:
@@ -139,9 +139,9 @@ def _run_local(job: Job, options: RunOptions) -> int:
     from .local import run_local
 
     [launch] = _launchable([job], [options.args])
-    write_record(job, options.argv, job_id=str(os.getpid()))
+    probe_git(job.spec.script_path.parent)  # runs while the job starts; the record waits for it
     try:
-        result = run_local(job, launch)
+        result = run_local(job, launch, started=lambda: _write_records([job], options))
     except RunspecError as exc:
         write_record(job, options.argv, job_id=str(os.getpid()), error=str(exc))
         raise
@@ -254,11 +254,18 @@ def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: R
 
     launches = _launchable(jobs, step_args)
     for job in jobs:
-        write_record(job, options.argv, job_id=str(os.getpid()))
-    result = run_steps(jobs, launches, prefix=options.prefix)
+        probe_git(job.spec.script_path.parent)  # once per folder, while the steps start
+    started = lambda: _write_records(jobs, options)  # noqa: E731
+    result = run_steps(jobs, launches, prefix=options.prefix, started=started)
     if result.exit_code:
         print(f"runspec: {result.describe()}", file=sys.stderr)
     return result.exit_code
+
+
+def _write_records(jobs: Sequence[Job], options: RunOptions) -> None:
+    """Write each job's ``runspec.json`` once its steps have started."""
+    for job in jobs:
+        write_record(job, options.argv, job_id=str(os.getpid()))
 
 
 def _launchable(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> list[Launch]:
