@@ -12,8 +12,10 @@ First shipping: a repository of 10,000 files is submitted to an empty ``remote_j
 same files into an empty folder, in interleaved pairs; then once more with runspec's tar
 stream (no rsync on this side's PATH).
 
-Needs a running test cluster that ``sbatch`` reaches (``SLURM_CONF``) and starts a private
-sshd in front of it (tests/cluster/sshd.py), or uses one given with --ssh-config/--host.
+Needs a Slurm cluster that ``sbatch`` reaches, e.g. the local test cluster
+(``bash tests/cluster/slurm.sh start && eval "$(bash tests/cluster/slurm.sh env)"``), and
+starts a private sshd in front of it (tests/cluster/sshd.py), or uses the login node given
+with --ssh-config/--host.
 
     python benchmarks/remote_submit.py [--pairs 20] [--files 10000] [--rounds 3]
 """

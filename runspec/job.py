@@ -407,11 +407,13 @@ def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any
     """Write ``runspec.json`` into the job folder: how the job came to be, for reproducing it.
 
     Secrets in ``argv`` are masked; the record is private (0600) when the job holds any.
+    ``git`` (commit and dirty flag) is asked of git unless the caller knows it already.
     """
     import json
 
     if job.dir is None:
         raise ValueError("this job has no folder")
+    git = extra.pop("git") if "git" in extra else _git_state(job.spec.script_path.parent)
     shown_argv = masked_argv(argv)
     record = {
         "argv": shown_argv,
@@ -422,7 +424,7 @@ def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any
         "script": str(job.spec.script_path),
         "config": str(job.config_path),
         "cwd": os.getcwd(),
-        "git": _git_state(job.spec.script_path.parent),
+        "git": git,
         **extra,
     }
     path = job.dir / "runspec.json"

@@ -238,6 +238,22 @@ def test_snapshot_lists_what_git_lists_with_uncommitted_changes(repo: Path) -> N
     assert (modes["run.sh"], modes["train.py"], modes["link.py"]) == (0o100755, 0o100644, 0o120000)
 
 
+def test_snapshot_says_its_commit_and_whether_the_tree_differs_from_it(repo: Path) -> None:
+    from runspec.slurm.snapshot import git_head
+
+    head = git_head(repo / "pkg")
+    assert head == (repo, git(repo, "rev-parse", "HEAD").strip())
+    assert take(repo, git=True, commit=head[1]).dirty is False
+    (repo / "new.py").write_text("")
+    assert take(repo, git=True, commit=head[1]).dirty is True  # untracked
+    git(repo, "add", "new.py")
+    (repo / "new.py").write_text("")
+    assert take(repo, git=True, commit=head[1]).dirty is True  # staged only
+    git(repo, "commit", "-qm", "new")
+    assert take(repo, git=True, commit=git(repo, "rev-parse", "HEAD").strip()).dirty is False
+    assert git_head(repo.parent) is None
+
+
 def test_snapshot_id_names_the_content(repo: Path, tmp_path: Path) -> None:
     first = take(repo, git=True).id
     assert take(repo, git=True).id == first
@@ -336,7 +352,7 @@ def test_a_job_folder_is_staged_under_home_and_sent_in_one_command(login: SshTra
 
 
 def test_code_is_sent_once_and_linked(login: SshTransport, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(login, "has_rsync", lambda: False)  # the tar stream; rsync is tried for real in integration
+    monkeypatch.setattr(login.shipper, "has_rsync", lambda: False)  # the tar stream; rsync is tried for real in integration
     snapshot = take(repo, git=True)
     code = Code(snapshot, login.code_folder(snapshot.id))
     first = staged_job(login, "job/1")
@@ -405,11 +421,11 @@ def test_frames_skip_what_a_login_shell_printed_first() -> None:
 
 
 def test_a_snapshot_sent_twice_is_kept_once(login: SshTransport, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(login, "has_rsync", lambda: False)
+    monkeypatch.setattr(login.shipper, "has_rsync", lambda: False)
     snapshot = take(repo, git=True)
     code = Code(snapshot, login.code_folder(snapshot.id))
     # Two submissions that both found the snapshot missing send it at the same time.
-    first, second = login.send_code(code), login.send_code(code)
+    first, second = login.shipper.send(code), login.shipper.send(code)
     for name, arrived in (("job/1", first), ("job/2", second)):
         folder = staged_job(login, name)
         argv = login._install_argv([folder], ["sbatch", str(folder / "sbatch.sh")], code, arrived)

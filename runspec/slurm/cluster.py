@@ -143,16 +143,15 @@ def code_for(job: Job, transport: Transport) -> tuple[Path | None, Code | None]:
     the recipe's folder is the snapshot, but only over ssh (a login node refuses it).
     """
     from .render import uses_snapshot
-    from .snapshot import take
+    from .snapshot import git_head, take
 
-    repo = repo_for(job)
     if not uses_snapshot(job.env):
-        return repo, None
-    if repo is None and transport.host is None:
+        return repo_for(job), None
+    head = git_head(job.spec.script_path.parent)
+    if head is None and transport.host is None:
         return None, None  # the renderer refuses: 'snapshot' needs the recipe in git
-    git = repo is not None
-    root = repo or job.spec.script_path.parent
-    snapshot = take(root, git=git)
+    root = head[0] if head else job.spec.script_path.parent
+    snapshot = take(root, git=head is not None, commit=head[1] if head else None)
     assert job.dir is not None
     return root, Code(snapshot, transport.code_folder(snapshot.id, job.dir))
 
@@ -288,6 +287,8 @@ def _records(sub: Submission, argv: Sequence[str], job_id: str, **extra: Any) ->
         snapshot = sub.code.snapshot
         shared["snapshot"] = {"id": snapshot.id, "files": len(snapshot.entries),
                               "folder": str(sub.code.folder)}  # fmt: skip
+        if snapshot.commit is not None:  # known already: no need to ask git again
+            shared["git"] = {"commit": snapshot.commit, "dirty": snapshot.dirty}
     for index, job in enumerate(sub.jobs, start=1):
         assert job.dir is not None
         in_pipeline = len(sub.jobs) > 1 or job.dir != sub.folder

@@ -10,7 +10,8 @@ folder links to its snapshot as ``code``. A snapshot the cluster lacks is sent o
 with ``rsync`` when both ends have it, else as a tar stream over the same connection,
 into a temporary folder renamed into place when complete.
 
-The remote side needs a POSIX shell, ``tar`` and Slurm; nothing of runspec.
+Sending a snapshot is :mod:`runspec.slurm.shipping`. The remote side needs a POSIX
+shell, ``tar`` and Slurm; nothing of runspec.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePath, PurePosixPath
 
 from ..errors import SlurmError
+from .shipping import Shipper, temporary_folder
 from .ssh import CONTROL_PERSIST_SECONDS, SshConnection, SshError, SshTarget
 from .transport import Code, Sink, remove_folder
 
@@ -85,9 +87,6 @@ for folder do
 done
 """
 
-# Unpacks a tar stream of a code snapshot into the folder $1.
-_UNPACK = 'mkdir -p -- "$1" && exec tar -xpf - -C "$1"'
-
 # Follows $2 from byte $1 (1-based); ends when its stdin ends (the local ssh went away),
 # so no tail is left behind on the login node.
 _TAIL = 'tail -c "+$1" -F -- "$2" 2>/dev/null & cat >/dev/null; kill "$!" 2>/dev/null'
@@ -125,9 +124,7 @@ class SshTransport:
         self.host: str | None = target.host
         self.home = home
         self.ssh = connection or SshConnection(target, home=home)
-        self._rsync_there: bool | None = None
-        self._latest: str | None = None
-        """The newest snapshot on the cluster, which a new one shares unchanged files with."""
+        self.shipper = Shipper(self.ssh)
 
     # -- commands ---------------------------------------------------------------------
 
@@ -176,10 +173,9 @@ class SshTransport:
         install = self._install_argv(folders, command, code)
         status, out, err = self.ssh.run_bytes(install, stdin=payload)
         if status == _NO_CODE and code is not None:
-            self._rsync_there = b"runspec-has-rsync" in out
             latest = re.search(rb"^runspec-latest ([0-9a-f]+)$", out, re.M)
-            self._latest = latest.group(1).decode() if latest else None
-            arrived = self.send_code(code)
+            self.shipper.told(b"runspec-has-rsync" in out, latest and latest.group(1).decode())
+            arrived = self.shipper.send(code)
             install = self._install_argv(folders, command, code, arrived)
             status, out, err = self.ssh.run_bytes(install, stdin=payload)
         text = err.decode("utf-8", "replace").strip()
@@ -268,19 +264,15 @@ class SshTransport:
         ]
         if code is None:
             return lines
-        temporary = self._temporary(code, "XXXXXXXX")
+        temporary = temporary_folder(code, "XXXXXXXX")
         count = len(code.snapshot.entries)
         again = shlex.join(ssh.argv(self._install_argv(folders, command, code, temporary)))
-        lines += [
+        return [
+            *lines,
             f"# only when {self.target.host} lacks code snapshot {code.snapshot.id} ({count} "
             f"files from {code.snapshot.root}), it is sent first, with rsync when both ends "
             "have it (the file names on stdin):",
-        ]
-        if self._rsync_shell() is not None:
-            lines += [shlex.join(self.rsync_argv(code, temporary)), "# else as a tar stream:"]
-        unpack = ["sh", "-c", _UNPACK, "runspec-unpack", str(temporary)]
-        return [
-            *lines, shlex.join(ssh.argv(unpack)),
+            *self.shipper.describe(code, temporary),
             "# then the job folder again, with the snapshot moved into place:", again,
         ]  # fmt: skip
 
@@ -289,111 +281,6 @@ class SshTransport:
     def code_folder(self, snapshot_id: str, job_folder: PurePath | None = None) -> PurePosixPath:
         """``remote_job_dir/.runspec/code/<id>``, shared by every job with the same code."""
         return self.target.job_root / ".runspec" / "code" / snapshot_id
-
-    def _temporary(self, code: Code, suffix: str) -> PurePosixPath:
-        folder = PurePosixPath(str(code.folder))
-        return folder.parent / f".{folder.name}.{suffix}"
-
-    def send_code(self, code: Code) -> PurePosixPath:
-        """Send a snapshot into a temporary folder on the cluster; return that folder.
-
-        The next :meth:`submit` command renames it into place.
-        """
-        import secrets
-
-        temporary = self._temporary(code, secrets.token_hex(4))
-        if self.has_rsync():
-            self._rsync(code, temporary)
-            return temporary
-        unpack = ["sh", "-c", _UNPACK, "runspec-unpack", str(temporary)]
-        status, err = self._stream_tar(code, unpack)
-        if status != 0:
-            said = err.decode("utf-8", "replace").strip()
-            raise SlurmError(f"cannot store the code snapshot on {self.target.host}: {said}")
-        return temporary
-
-    def has_rsync(self) -> bool:
-        """Whether both ends have rsync (the login node says so when it lacks the code)."""
-        import shutil
-
-        if shutil.which("rsync") is None or self._rsync_shell() is None:
-            return False
-        if self._rsync_there is None:
-            self._rsync_there = self.ssh.run_bytes(["sh", "-c", "command -v rsync"])[0] == 0
-        return self._rsync_there
-
-    def _rsync_shell(self) -> str | None:
-        """The ssh command as rsync's ``-e`` takes it (words split at spaces, quotes kept)."""
-        words = []
-        for word in self.ssh.base_argv():
-            if word and not any(char in word for char in " \t\n'\"\\"):
-                words.append(word)
-            elif "'" not in word and "\n" not in word:
-                words.append(f"'{word}'")
-            elif '"' not in word and "\n" not in word:
-                words.append(f'"{word}"')
-            else:
-                return None  # a word rsync cannot be given: the tar stream carries the code
-        return " ".join(words)
-
-    def rsync_argv(self, code: Code, temporary: PurePath, previous: str | None = None) -> list[str]:
-        """The rsync command that sends ``code`` into ``temporary`` (a folder on the cluster).
-
-        With ``previous`` (a snapshot on the cluster), files whose content did not change
-        are hard links to its files instead of sent again; contents are compared by
-        checksum, never by size and time, since a snapshot must hold exactly its content.
-        """
-        shell = self._rsync_shell()
-        assert shell is not None
-        source = str(code.snapshot.root).rstrip("/") + "/"
-        options = ["-lpt", "--from0", "--files-from=-", "--chmod=Fa-w", "--secluded-args"]
-        if previous:
-            options += ["--checksum", f"--link-dest=../{previous}"]
-        destination = f"{self.target.destination}:{temporary}/"
-        return ["rsync", *options, "-e", shell, "--", source, destination]
-
-    def _rsync(self, code: Code, temporary: PurePath) -> None:
-        self.ssh.prepare()
-        names = "".join(f"{path}\0" for path in code.snapshot.paths).encode(
-            "utf-8", "surrogateescape"
-        )
-        done = subprocess.run(
-            self.rsync_argv(code, temporary, self._latest),
-            input=names,
-            capture_output=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            said = lines[-1] if lines else ""
-            code_ = done.returncode
-            raise SlurmError(f"rsync to {self.target.host} failed with exit code {code_}: {said}")
-
-    def _stream_tar(self, code: Code, unpack: Sequence[str]) -> tuple[int, bytes]:
-        import tempfile
-
-        from .snapshot import write_tar
-
-        with tempfile.TemporaryFile() as errors:
-            process = subprocess.Popen(
-                self.ssh.argv(unpack),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=errors,
-            )
-            assert process.stdin is not None
-            try:
-                write_tar(code.snapshot, process.stdin)
-            except BrokenPipeError:
-                pass  # the remote side failed: its exit code and message say why
-            finally:
-                process.stdin.close()
-            status = process.wait()
-            errors.seek(0)
-            said = errors.read()
-        if status == 255:
-            raise SshError(f"{self.target.host}: the connection failed while sending the code")
-        return status, said
 
     # -- output files -------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,7 +299,13 @@ def test_a_killed_connection_is_replaced_and_no_output_is_lost(station: Workstat
     assert process.stdout is not None
     assert process.stdout.readline() == "tick 0\n"
     os.kill(station.master_pid(), signal.SIGKILL)  # the server stays up: runspec reconnects
-    out, err = process.communicate(timeout=TIMEOUT)
+    # communicate() reads the pipe itself and would miss lines readline() buffered already
+    watchdog = threading.Timer(TIMEOUT, process.kill)
+    watchdog.start()
+    try:
+        out, err = process.stdout.read(), process.communicate(timeout=TIMEOUT)[1]
+    finally:
+        watchdog.cancel()
     assert process.returncode == 0, err
     assert "tick 0\n" + out == "".join(f"tick {n}\n" for n in range(20))
     tocks = [line for line in err.splitlines() if line.startswith("tock")]
