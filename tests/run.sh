@@ -3,16 +3,17 @@
 # installs what the tests need, then lints, type-checks and runs pytest (arguments go to
 # pytest). What it installs, and why, is in docs/testing.md:
 #   - Debian packages, only the missing ones: Slurm and munge for the private test cluster,
-#     OpenSSH and rsync for the private ssh server;
-#   - Python packages: runspec itself with the test, omegaconf, artifacts and wandb extras
-#     (s3fs and moto for the S3 tests come with test), CPU torch for the
-#     torchrun tests, Ray for the ray tests.
+#     slurmdbd and MariaDB for its accounting, OpenSSH and rsync for the private ssh server;
+#   - Python packages: runspec itself with the test and full extras (pins in setup.cfg; s3fs
+#     and moto for the S3 tests come with test), CPU torch for the torchrun tests, Ray for
+#     the ray tests.
 # Installing Debian packages needs root; when everything is installed it is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
     slurmctld slurmd slurm-client munge # the Slurm test cluster
+    slurmdbd mariadb-server             # its accounting (sacct)
     openssh-server openssh-client rsync # the ssh server for remote submission
 )
 PIP_INSTALL=(python -m pip install --quiet --disable-pip-version-check)
@@ -45,8 +46,9 @@ install_debian_packages() {
 }
 
 install_python_packages() {
-    "${PIP_INSTALL[@]}" -e '.[test,omegaconf,nemo-run,artifacts,wandb]'
-    "${PIP_INSTALL[@]}" 'torch==2.13.0'
+    "${PIP_INSTALL[@]}" -e '.[test,full]'
+    # Without numpy, importing torch warns on stderr, and the torchrun tests read stderr.
+    "${PIP_INSTALL[@]}" 'torch==2.13.0' 'numpy>=2'
     "${PIP_INSTALL[@]}" 'ray[default]==2.60.0'
 }
 

@@ -1,4 +1,4 @@
-"""Fixtures for tests that need real servers: a private Slurm cluster and a private sshd.
+"""Fixtures for tests that need real servers: private Slurm clusters and a private sshd.
 
 Every server lives in a folder of its own under the temp folder, on free ports, and is stopped
 at the end of the session (docs/testing.md). Outside CI a machine lacking the packages (or
@@ -31,7 +31,7 @@ from tests.cluster.sshd import (
     reap_abandoned_servers,
 )
 
-__all__ = ["slurm_cluster", "slurm_login_node", "sshd_server"]
+__all__ = ["slurm_accounting_cluster", "slurm_cluster", "slurm_login_node", "sshd_server"]
 
 INSTALL_SLURM = f"bash {SCRIPT} install"
 INSTALL_SSH = "apt-get install openssh-server openssh-client rsync"
@@ -105,3 +105,18 @@ def slurm_login_node(slurm_cluster: SlurmCluster) -> Iterator[SshServer]:
         yield server
     finally:
         discard_server(server)
+
+
+@pytest.fixture(scope="session")
+def slurm_accounting_cluster() -> Iterator[SlurmCluster]:
+    """A second private cluster, with slurmdbd and MariaDB, so that ``sacct`` knows its jobs.
+
+    Not exported: pass ``cluster.env`` to subprocesses (``env={**os.environ, **cluster.env}``)
+    or ``monkeypatch.setenv("SLURM_CONF", str(cluster.conf))`` for code in the test process.
+    Started only when a test asks for it (a few seconds more than a plain cluster).
+    """
+    cluster = _cluster(accounting=True)
+    try:
+        yield cluster
+    finally:
+        discard_cluster(cluster)

@@ -1,9 +1,9 @@
-"""The private test servers themselves: Slurm clusters and sshd.
+"""The private test servers themselves: Slurm clusters (with and without accounting) and sshd.
 
 What the rest of the suite relies on: jobs run where they were asked to and see what they
 were given; clusters in different folders run side by side without touching each other;
-the sshd lets the test key in, carries rsync and tar streams, and can be taken down and
-brought back.
+``sacct`` knows the jobs of the accounting cluster; the sshd lets the test key in, carries
+rsync and tar streams, and can be taken down and brought back.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tests.cluster.slurm import (
 from tests.cluster.sshd import SshServer, discard_server, new_server, reap_abandoned_servers
 
 JOB_TIMEOUT_SECONDS = 120
+SACCT_WAIT_SECONDS = 60
 
 # (sbatch options, job command, expected output lines in sorted order)
 CASES = (
@@ -412,3 +413,47 @@ def test_servers_of_dead_sessions_are_reaped() -> None:
         discard_server(abandoned)
     assert gone(listener)
     assert not abandoned.folder.exists()
+
+
+# ------------------------------------------------------------------------- accounting
+
+
+def sacct_state(cluster: SlurmCluster, job_id: str) -> str:
+    """``JobID|State|ExitCode`` of the job's allocation, once accounting has a final state."""
+    deadline = time.monotonic() + SACCT_WAIT_SECONDS
+    while True:
+        done = cluster.run("sacct", "-j", job_id, "-X", "-n", "-P", "-o", "JobID,State,ExitCode")
+        assert done.returncode == 0, done.stderr
+        line = done.stdout.strip()
+        if line and line.split("|")[1] not in ("PENDING", "RUNNING", "COMPLETING"):
+            return line
+        assert time.monotonic() < deadline, f"sacct never gave a final state: {line!r}"
+        time.sleep(0.5)
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize(
+    ("command", "state", "exit_code"),
+    [("echo fine", "COMPLETED", "0:0"), ("exit 3", "FAILED", "3:0")],
+    ids=("completed", "failed"),
+)
+def test_sacct_reports_finished_jobs(
+    slurm_accounting_cluster: SlurmCluster, tmp_path: Path, command: str, state: str,
+    exit_code: str,
+) -> None:  # fmt: skip
+    cluster = slurm_accounting_cluster
+    done = cluster.run("sbatch", "--parsable", f"--chdir={tmp_path}", f"--wrap={command}")
+    job_id = done.stdout.strip()
+    assert job_id.isdigit(), done.stderr
+    assert wait_for_job(job_id, cluster.environ()) == state
+    assert sacct_state(cluster, job_id) == f"{job_id}|{state}|{exit_code}"
+
+
+@pytest.mark.slurm
+def test_accounting_cluster_is_not_the_session_cluster(
+    slurm_cluster: SlurmCluster, slurm_accounting_cluster: SlurmCluster
+) -> None:
+    assert slurm_accounting_cluster.conf != slurm_cluster.conf
+    assert os.environ["SLURM_CONF"] == str(slurm_cluster.conf)
+    plain = slurm_cluster.run("sacct", "-n")
+    assert "accounting storage is disabled" in plain.stderr.lower() + plain.stdout.lower()
