@@ -3,9 +3,14 @@
 A recipe declares what it is and needs in a ``[tool.runspec]`` table inside its
 PEP 723 ``# /// script`` block; runspec reads it, merges an ``env.toml``
 execution profile and runs the script locally, on Slurm, or as a pipeline.
+
+The model (:class:`Runspec` and its parts) and its readers are imported on first
+use: commands that only read recipes never load ``dataclasses`` or ``pathlib``.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from .errors import (
     ConfigError,
@@ -21,7 +26,11 @@ from .errors import (
     SpecError,
     TemplateError,
 )
-from .spec import Runspec, RunspecConfig, RunspecResources, RunspecRun, check, load, parse
+
+if TYPE_CHECKING:
+    from .spec import Runspec, RunspecConfig, RunspecResources, RunspecRun, check, load, parse
+
+_MODEL = ("Runspec", "RunspecConfig", "RunspecResources", "RunspecRun", "check", "load", "parse")
 
 __version__ = "0.1.0"
 
@@ -47,3 +56,12 @@ __all__ = [
     "load",
     "parse",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import the model's module on first use of one of its names."""
+    if name in _MODEL:
+        from . import spec
+
+        return getattr(spec, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,7 +21,7 @@ from types import ModuleType
 from . import errors
 from .errors import ExtraImportError, MissingExtraError, RunspecError
 
-__all__ = ["calling_extra", "describe_import_error", "import_extra"]
+__all__ = ["calling_extra", "describe_import_error", "executor_keys", "import_extra"]
 
 
 def import_extra(module: str, extra: str, purpose: str, path: object = None) -> ModuleType:
@@ -110,3 +110,15 @@ def _adopt(exc: Exception, path: object) -> RunspecError | None:
         line=getattr(exc, "line", None),
         key=getattr(exc, "key", None),
     )
+
+
+def executor_keys(executor: str) -> frozenset[str] | None:
+    """The profile keys nemo-run's ``executor`` reads, from the installed nemo-run extra
+    (its key table is plain data: nemo-run itself is not imported); None without it."""
+    try:
+        module = importlib.import_module("runspec_extras.nemo_run_executors")
+    except ImportError:
+        return None
+    table = getattr(module, "EXECUTORS", {})
+    entry = table.get(executor)
+    return frozenset(entry.reads) if entry is not None else None

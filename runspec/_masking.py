@@ -108,6 +108,8 @@ def shown(value: object, key: str | None) -> str:
     """``value`` as an error message quotes it: ``repr``, or the mask under a secret key."""
     if key is not None and is_secret(re.sub(r"[\"'\[\]]", "", key)):
         return repr(MASK)
+    if hasattr(value, "isoformat"):  # a TOML date or time: as TOML writes it
+        return str(value.isoformat())
     return repr(value)
 
 
@@ -154,7 +156,7 @@ def _masked_override(word: str) -> str:
 
         try:
             data = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return word
         hidden = masked_tree({"value": data})["value"]
         if hidden != data:

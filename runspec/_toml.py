@@ -8,6 +8,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from ._limits import MAX_DEPTH, tree_problem
 from .errors import RunspecError
 
 # The ignores cover both interpreters mypy may check for: tomllib is missing from
@@ -21,19 +22,46 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, packaged as tomli
     except ModuleNotFoundError:  # a bare 3.10: say what to install once TOML is read
         _toml = None
 
-__all__ = ["BARE_KEY", "TOMLDecodeError", "key_lines", "line_of", "loads"]
+__all__ = ["BARE_KEY", "TOML_ERRORS", "TOMLLimitError", "key_lines", "line_of", "loads"]
 
 
 class _NoParserError(ValueError):
     """Stands in for the parser's error type when there is no parser to raise it."""
 
 
+class TOMLLimitError(ValueError):
+    """Valid TOML that runspec refuses: nested too deeply, or an integer out of range."""
+
+
 def _no_parser(text: str) -> dict[str, Any]:
     raise RunspecError("reading TOML on Python 3.10 needs the tomli package: pip install tomli")
 
 
-TOMLDecodeError: type[ValueError] = _toml.TOMLDecodeError if _toml else _NoParserError
-loads: Callable[[str], dict[str, Any]] = _toml.loads if _toml else _no_parser
+_DecodeError: type[ValueError] = _toml.TOMLDecodeError if _toml else _NoParserError
+_parse: Callable[[str], dict[str, Any]] = _toml.loads if _toml else _no_parser
+
+TOML_ERRORS: tuple[type[ValueError], ...] = (_DecodeError, TOMLLimitError)
+"""What :func:`loads` raises for text it refuses (a ``ValueError`` with the reason)."""
+
+
+def loads(text: str) -> dict[str, Any]:
+    """Parse TOML text; refuse it when it nests too deeply or holds a non-64-bit integer.
+
+    Raises one of :data:`TOML_ERRORS`; a message without ``(at line L, column C)``
+    has no known place.
+    """
+    try:
+        data = _parse(text)
+    except _DecodeError:
+        raise
+    except RecursionError:  # the parser recurses into arrays and inline tables
+        raise TOMLLimitError(f"nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError:  # an integer with more digits than Python converts
+        raise TOMLLimitError("integer out of range (TOML integers are 64-bit)") from None
+    problem = tree_problem(data, toml=True)
+    if problem:
+        raise TOMLLimitError(problem)
+    return data
 
 BARE_KEY = r"[A-Za-z0-9_-]+"
 """A TOML key that needs no quotes."""
@@ -52,8 +80,8 @@ def _split_key(dotted: str) -> tuple[str, ...] | None:
     if '"' not in dotted and "'" not in dotted:
         return tuple(part.strip() for part in dotted.split("."))
     try:  # quoted parts may hold dots and escapes: the TOML parser splits them right
-        node: Any = loads(f"{dotted} = 0")
-    except TOMLDecodeError:
+        node: Any = _parse(f"{dotted} = 0")
+    except (_DecodeError, RecursionError):
         return None
     parts: list[str] = []
     while isinstance(node, dict) and len(node) == 1:

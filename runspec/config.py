@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ._limits import MAX_DEPTH, digits_limit, tree_problem
 from .errors import ConfigError
 from .spec import Runspec
 
@@ -79,6 +80,15 @@ def _load_json(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno
         ) from None
+    except RecursionError:
+        message = f"invalid JSON: nested more than {MAX_DEPTH} levels deep"
+        raise ConfigError(message, path=path) from None
+    except ValueError:  # an integer with more digits than Python converts
+        message = f"invalid JSON: integer has more than {digits_limit()} digits"
+        raise ConfigError(message, path=path) from None
+    problem = tree_problem(data)
+    if problem:
+        raise ConfigError(f"invalid JSON: {problem}", path=path)
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:

@@ -21,8 +21,9 @@ from typing import Any
 
 from . import template
 from ._files import write_atomic
+from ._limits import tree_problem
 from ._masking import has_secrets, masked_argv
-from ._merge import deep_merge
+from ._merge import deep_merge, json_ready
 from .config import find_config, load_config
 from .errors import ConfigError, PipelineError, ProfileError
 from .interpolation import resolve_job_keys, resolve_job_value
@@ -37,6 +38,7 @@ __all__ = [
     "discard_dir",
     "job_name",
     "new_job_dir",
+    "probe_git",
     "select_profile",
     "write_record",
 ]
@@ -255,10 +257,15 @@ def _document(
     """The job config before resolution: the config file, its ``run`` section with
     runspec's own and the merged ``run.env``, overrides applied."""
     data = load_config(path, spec.config.format)
+    problem = tree_problem(data)
+    if problem:
+        raise ConfigError(problem, path=path)
     own = _own_run(data, path)
     merged = RunEnv.merge(spec, profile, own.get("env") or {})
     run = _namespace(spec, envfile, profile, path, job_name(spec), merged.values)
     document = {**data, "run": deep_merge({k: v for k, v in own.items() if k != "env"}, run)}
+    _add_artifacts_section(document, envfile)
+    document = json_ready(document)  # TOML and YAML dates and times as ISO 8601 text
     parsed = tuple(Override.parse(text) for text in overrides)
     document = apply_overrides(document, parsed, open_prefixes=(("run", "env"),))
     _require(document, "run", dict)
@@ -267,6 +274,15 @@ def _document(
     runenv = merged.overridden(document["run"]["env"], parsed)
     document["run"]["env"] = dict(runenv.values)
     return document, runenv, parsed
+
+
+def _add_artifacts_section(document: dict[str, Any], envfile: EnvFile | None) -> None:
+    """env.toml's ``[artifacts]`` as the top-level ``artifacts`` key, as the cookbook's
+    tooling does (the recipe finds its registry there); the config file's own keys win."""
+    section = envfile.section("artifacts") if envfile else {}
+    own = document.get("artifacts")
+    if section and (own is None or isinstance(own, Mapping)):
+        document["artifacts"] = deep_merge(dict(section), own or {})
 
 
 def _own_run(data: Mapping[str, Any], path: Path) -> Mapping[str, Any]:
@@ -325,30 +341,79 @@ def _check_env(env: Mapping[str, Any]) -> None:
             raise ConfigError(problem, key=f"run.env.{key}")
 
 
-def _git(folder: Path, *args: str) -> str | None:
-    import subprocess
+class _GitProbe:
+    """``git status`` of one folder, started at once and read when needed.
 
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=30
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    One process gives both the commit and the dirty flag (``--porcelain=v2 --branch``);
+    untracked files do not count (``--untracked-files=no``), which also spares git a
+    walk over every folder of a big repository.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        import subprocess
+
+        argv = ["git", "-C", str(folder), "status", "--porcelain=v2", "--branch",
+                "--untracked-files=no"]  # fmt: skip
+        self._process: subprocess.Popen[bytes] | None
+        try:
+            self._process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        except OSError:
+            self._process = None
+        self._state: dict[str, Any] | None = None
+
+    def state(self) -> dict[str, Any] | None:
+        """``{"commit": ..., "dirty": ...}``, or None outside a repository (or without git)."""
+        import subprocess
+
+        process, self._process = self._process, None
+        if process is None:
+            return self._state
+        try:
+            out, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            return None
+        lines = out.decode("utf-8", "replace").splitlines() if process.returncode == 0 else []
+        commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+        if commit is not None and commit != "(initial)":
+            dirty = any(not line.startswith("#") for line in lines)
+            self._state = {"commit": commit, "dirty": dirty}
+        return self._state
+
+
+_GIT_PROBES: dict[str, _GitProbe] = {}
+
+
+def probe_git(folder: Path) -> None:
+    """Start finding ``folder``'s git commit and dirty flag in the background, once per folder.
+
+    :func:`write_record` waits for the answer; starting early lets git run while the
+    job's steps start.
+    """
+    if str(folder) not in _GIT_PROBES:
+        _GIT_PROBES[str(folder)] = _GitProbe(folder)
+
+
+def _git_state(folder: Path) -> dict[str, Any] | None:
+    probe_git(folder)
+    return _GIT_PROBES[str(folder)].state()
 
 
 def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any) -> Path:
     """Write ``runspec.json`` into the job folder: how the job came to be, for reproducing it.
 
     Secrets in ``argv`` are masked; the record is private (0600) when the job holds any.
+    ``git`` (commit and dirty flag) is asked of git unless the caller knows it already.
     """
     import json
 
     if job.dir is None:
         raise ValueError("this job has no folder")
-    folder = job.spec.script_path.parent
-    commit = _git(folder, "rev-parse", "HEAD")
-    status = _git(folder, "status", "--porcelain") if commit else None
+    git = extra.pop("git") if "git" in extra else _git_state(job.spec.script_path.parent)
     shown_argv = masked_argv(argv)
     record = {
         "argv": shown_argv,
@@ -359,7 +424,7 @@ def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any
         "script": str(job.spec.script_path),
         "config": str(job.config_path),
         "cwd": os.getcwd(),
-        "git": {"commit": commit, "dirty": bool(status)} if commit else None,
+        "git": git,
         **extra,
     }
     path = job.dir / "runspec.json"

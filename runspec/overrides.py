@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._limits import MAX_DEPTH, digits_limit, tree_problem
 from .errors import OverrideError
 
 __all__ = ["OPS", "Override", "apply_overrides"]
@@ -72,14 +73,24 @@ def _is_utf8(value: Any) -> bool:
     return True
 
 
+_SHOWN = 80  # longest override quoted whole in an error; longer ones are cut to half
+
+
 def _invalid(text: str, reason: str) -> OverrideError:
     from ._masking import masked_argv
 
-    return OverrideError(f"invalid override {masked_argv([text])[0]!r}: {reason}")
+    shown = masked_argv([text])[0]
+    if len(shown) > _SHOWN:
+        shown = shown[: _SHOWN // 2] + "..."
+    return OverrideError(f"invalid override {shown!r}: {reason}")
+
+
+class _NotJSON(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's json reads them, JSON has none."""
 
 
 def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise _NotJSON(f"{name} is not JSON")
 
 
 def _parse_value(raw: str, text: str) -> Any:
@@ -96,23 +107,39 @@ def _parse_value(raw: str, text: str) -> Any:
         except ValueError as error:
             raise _invalid(text, 'bad "..." string (JSON escapes apply)') from error
     if value[:1] in ("[", "{"):
-        try:
-            return json.loads(value, parse_constant=_no_constants)
-        except ValueError as error:
-            reason = getattr(error, "msg", str(error))
-            raise _invalid(
-                text, f"value is not valid JSON ({reason}); quote it to keep a string"
-            ) from error
+        return _parse_json(value, text)
     lowered = value.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
     if lowered == "null":
         return None
     if _INT.fullmatch(value):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:  # more digits than Python converts
+            raise _invalid(text, f"integer has more than {digits_limit()} digits") from None
     if _FLOAT.fullmatch(value):
         return float(value)
     return value
+
+
+def _parse_json(value: str, text: str) -> Any:
+    import json
+
+    try:
+        data = json.loads(value, parse_constant=_no_constants)
+    except (json.JSONDecodeError, _NotJSON) as error:
+        reason = getattr(error, "msg", str(error))
+        message = f"value is not valid JSON ({reason}); quote it to keep a string"
+        raise _invalid(text, message) from None
+    except RecursionError:
+        raise _invalid(text, f"value nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError:  # an integer with more digits than Python converts
+        raise _invalid(text, f"integer has more than {digits_limit()} digits") from None
+    problem = tree_problem(data)
+    if problem:
+        raise _invalid(text, f"value {problem}")
+    return data
 
 
 def _thaw(value: Any) -> Any:

@@ -8,6 +8,7 @@ profile in question is resolved, so one broken profile never stops the others.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -16,15 +17,18 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ._chains import Break, Link, chain_of, chain_text, link_profiles
 from ._environ import ENV_NAME
 from ._masking import masked_tree
-from ._merge import deep_merge
-from ._toml import BARE_KEY, TOMLDecodeError, key_lines, loads
+from ._merge import copy_tree, iso_text
+from ._toml import BARE_KEY, TOML_ERRORS, TOMLLimitError, key_lines, loads
 from .errors import Problem, ProfileError
 
 __all__ = [
     "ALIASES",
+    "EXECUTORS",
     "KNOWN_KEYS",
+    "LAUNCHERS",
     "RESERVED",
     "EnvFile",
     "Profile",
@@ -37,17 +41,26 @@ __all__ = [
     "render_profile",
     "toml_key",
     "toml_value",
+    "unknown_executor",
     "value_error",
 ]
 
 RESERVED = ("wandb", "cli", "cache", "artifacts")
 """Top-level tables that hold settings, not profiles."""
 
+EXECUTORS = ("local", "slurm", "docker", "dgxcloud", "lepton", "skypilot")
+"""Every executor a profile may name: the core's ``local`` and ``slurm``, then those of
+the nemo-run extra (``runspec_extras.nemo_run_executors``)."""
+
+LAUNCHERS = ("runspec", "nemo-run")
+"""Who runs a ``local`` or ``slurm`` job: runspec itself (the default) or nemo-run."""
+
 _ENV_VARS = "table of str, int, float or bool"
 
 KNOWN_KEYS: Mapping[str, str] = MappingProxyType(
     {
         "executor": "str",
+        "launcher": "'runspec' or 'nemo-run'",
         "account": "str",
         "partition": "str",
         "nodes": "int >= 1",
@@ -108,7 +121,8 @@ def _is_str_list(value: Any) -> bool:
 
 
 def _is_env_value(value: Any) -> bool:
-    return isinstance(value, (str, int, float))  # bool is an int
+    # bool is an int; a date or time is set as its ISO 8601 text
+    return isinstance(value, (str, int, float)) or iso_text(value) is not value
 
 
 _CHECKS: Mapping[str, Callable[[Any], bool]] = {
@@ -123,6 +137,7 @@ _CHECKS: Mapping[str, Callable[[Any], bool]] = {
     _ENV_VARS: lambda value: isinstance(value, Mapping),
     "'snapshot' or 'live'": lambda value: value in ("snapshot", "live"),
     "'local' or 'ssh'": lambda value: value in ("local", "ssh"),
+    "'runspec' or 'nemo-run'": lambda value: value in LAUNCHERS,
 }
 
 
@@ -131,8 +146,19 @@ def value_error(key: str, value: Any) -> str | None:
     does not read the key."""
     kind = KNOWN_KEYS.get(key)
     if kind is None or _CHECKS[kind](value):
+        if key == "executor" and value not in EXECUTORS:
+            return unknown_executor(value)
         return None
     return f"must be {kind} (got {_show(masked_tree({key: value})[key])})"
+
+
+def unknown_executor(name: str) -> str:
+    """The message for an executor nobody provides, with the nearest known name."""
+    import difflib
+
+    close = difflib.get_close_matches(name, EXECUTORS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"executor {name!r}: unknown{hint}; known: {', '.join(EXECUTORS)}"
 
 
 # --- finding the file -------------------------------------------------------------
@@ -257,13 +283,14 @@ def _leaves(table: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[
             yield (*prefix, key)
 
 
-def _holds(table: Mapping[str, Any], path: tuple[str, ...]) -> bool:
-    node: Any = table
-    for part in path:
-        if not isinstance(node, Mapping) or part not in node:
-            return False
-        node = node[part]
-    return True
+def _merge_into(target: dict[str, Any], key: str, value: Any) -> None:
+    """Lay ``value`` over ``target[key]`` as :func:`deep_merge` does, changing ``target``."""
+    old = target.get(key)
+    if isinstance(old, dict) and isinstance(value, Mapping):
+        for inner, item in value.items():
+            _merge_into(old, inner, item)
+    else:
+        target[key] = copy_tree(value)
 
 
 @dataclass(frozen=True)
@@ -282,25 +309,34 @@ class Profile:
 
     @classmethod
     def from_chain(cls, chain: Sequence[tuple[str, Mapping[str, Any]]], path: Path) -> Profile:
-        """Merge ``(name, own table)`` pairs given child first, root ancestor last."""
+        """Merge ``(name, own table)`` pairs given child first, root ancestor last.
+
+        One pass from the root: each table is merged into the result in place and
+        its leaves noted as written by it, so the cost is linear in the chain.
+        """
         values: dict[str, Any] = {}
-        for _, table in reversed(chain):
-            own = {k: v for k, v in table.items() if k != "extends"}
-            spelled = {canonical(key): key for key in own}
-            for key in [k for k in values if spelled.get(canonical(k), k) != k]:
-                del values[key]  # the child writes the same key by its other name
-            values = deep_merge(values, own)
-
-        def origin(key_path: tuple[str, ...]) -> str:
-            return next(name for name, table in chain if _holds(table, key_path))
-
+        spelled: dict[str, str] = {}  # canonical name -> the key ``values`` holds it under
+        origins: dict[str, str] = {}
+        writers: dict[tuple[str, ...], str] = {}
+        for name, table in reversed(chain):
+            for key, value in table.items():
+                if key == "extends":
+                    continue
+                other = spelled.get(canonical(key))
+                if other is not None and other != key:
+                    del values[other]  # the child writes the same key by its other name
+                    del origins[other]
+                spelled[canonical(key)] = key
+                _merge_into(values, key, value)
+                origins[key] = name
+                writers.update((leaf, name) for leaf in _leaves({key: value}))
         return cls(
             name=chain[0][0],
             values=MappingProxyType(values),
-            origins=MappingProxyType({key: origin((key,)) for key in values}),
+            origins=MappingProxyType(origins),
             chain=tuple(name for name, _ in chain),
             path=path,
-            leaf_origins=MappingProxyType({leaf: origin(leaf) for leaf in _leaves(values)}),
+            leaf_origins=MappingProxyType({leaf: writers[leaf] for leaf in _leaves(values)}),
         )
 
     @property
@@ -343,13 +379,13 @@ class EnvFile:
         path = Path(path)
         try:
             data = loads(text)
-        except TOMLDecodeError as error:
+        except TOMLLimitError as error:
+            raise ProfileError(f"invalid TOML: {error}", path=path) from None
+        except TOML_ERRORS as error:
             raise _toml_error(error, text, path) from error
-        except RecursionError as error:
-            raise ProfileError("invalid TOML: nested too deeply", path=path) from error
         return cls(path, MappingProxyType(data), MappingProxyType(key_lines(text)))
 
-    @property
+    @functools.cached_property
     def profile_names(self) -> tuple[str, ...]:
         """The profiles (top-level tables that are not reserved), in file order."""
         return tuple(
@@ -357,6 +393,20 @@ class EnvFile:
             for name, value in self.data.items()
             if isinstance(value, Mapping) and name not in RESERVED
         )
+
+    @functools.cached_property
+    def _names(self) -> frozenset[str]:
+        return frozenset(self.profile_names)
+
+    @functools.cached_property
+    def _links(self) -> dict[str, Link]:
+        """Every profile's place in its ``extends`` chain (each chain walked once)."""
+        return link_profiles(self.profile_names, lambda n: self.data[n].get("extends"), RESERVED)
+
+    @functools.cached_property
+    def _failures(self) -> dict[str, ProfileError | None]:
+        """Memo of :meth:`failure`, filled as profiles are asked about."""
+        return {}
 
     def line_of(self, key_path: tuple[str, ...]) -> int | None:
         """The line defining ``key_path``, else its nearest enclosing table's, else None."""
@@ -382,12 +432,62 @@ class EnvFile:
 
     def resolve(self, name: str) -> Profile:
         """Resolve profile ``name``: follow ``extends``, check types, merge."""
-        chain = self._chain(name)
-        for member in reversed(chain):
-            errors = self._type_errors(member)
-            if errors:
-                raise errors[0]
+        failure = self.failure(name)
+        if failure is not None:
+            raise ProfileError(failure.message, path=failure.path, line=failure.line,
+                               key=failure.key)  # fmt: skip
+        chain = chain_of(name, self._links)
         return Profile.from_chain([(member, self.data[member]) for member in chain], self.path)
+
+    def inherited(self, name: str, key: str) -> Any:
+        """The value of top-level ``key`` that profile ``name`` gets from the nearest
+        member of its (unbroken) chain that writes it; None when none does.
+
+        Like :meth:`failure`, answers are shared along chains: asking for every profile
+        costs time linear in the file, where resolving each would cost its chain.
+        """
+        if self._links[name].broken is not None:  # a cycle has no nearest member
+            return self.data[name].get(key)
+        memo = self._inherited.setdefault(key, {})
+        path: list[str] = []
+        node: str | None = name
+        while node is not None and node not in memo:
+            path.append(node)
+            node = self._links[node].parent
+        for member in reversed(path):
+            parent = self._links[member].parent
+            own = self.data[member].get(key)
+            memo[member] = own if own is not None or parent is None else memo[parent]
+        return memo[name]
+
+    @functools.cached_property
+    def _inherited(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def failure(self, name: str) -> ProfileError | None:
+        """The error resolving profile ``name`` meets, or None when it resolves.
+
+        A broken ``extends`` chain first, else the first type error of the chain's
+        member nearest its root. Profiles share what is learnt about their common
+        ancestors, so asking about every profile costs time linear in the file.
+        """
+        self._check_name(name)
+        memo = self._failures
+        path: list[str] = []
+        node: str | None = name
+        while node is not None and node not in memo:
+            broken = self._links[node].broken
+            if broken is not None:
+                memo[node] = self._break_error(node, broken)
+                break
+            path.append(node)
+            node = self._links[node].parent
+        for member in reversed(path):
+            parent = self._links[member].parent
+            inherited = memo[parent] if parent is not None else None
+            errors = [] if inherited else self._type_errors(member)
+            memo[member] = inherited or (errors[0] if errors else None)
+        return memo[name]
 
     # -- private helpers (check_env_file uses them too) --
 
@@ -397,7 +497,7 @@ class EnvFile:
     def _check_name(self, name: str) -> None:
         if name in RESERVED:
             raise self._error(f"{name!r} is a reserved section, not a profile", (name,), None)
-        if name not in self.profile_names:
+        if name not in self._names:
             known = ", ".join(self.profile_names) or "none"
             raise ProfileError(f"unknown profile {name!r} (known: {known})", path=self.path)
 
@@ -410,21 +510,18 @@ class EnvFile:
     def _extends_error(self, name: str, message: str) -> ProfileError:
         return self._error(message, (name, "extends"), f"[{name}].extends")
 
-    def _chain(self, name: str) -> tuple[str, ...]:
-        self._check_name(name)
-        chain = [name]
-        while (parent := self._parent(chain[-1])) is not None:
-            child = chain[-1]
-            if parent in RESERVED:
-                raise self._extends_error(child, f"{parent!r} is a reserved section, not a profile")
-            if parent not in self.profile_names:
-                walk = " -> ".join((*chain, parent))
-                raise self._extends_error(child, f"unknown profile {parent!r} (chain: {walk})")
-            if parent in chain:
-                cycle = " -> ".join((*chain[chain.index(parent) :], parent))
-                raise self._extends_error(parent, f"cycle {cycle}")
-            chain.append(parent)
-        return tuple(chain)
+    def _break_error(self, start: str, broken: Break) -> ProfileError:
+        """The error of a chain broken at ``broken``, as seen from profile ``start``."""
+        target = broken.target
+        if broken.kind == "type":
+            message = f"must be a string (got {_show(target)})"
+        elif broken.kind == "reserved":
+            message = f"{target!r} is a reserved section, not a profile"
+        elif broken.kind == "unknown":
+            message = f"unknown profile {target!r} (chain: {chain_text(start, self._links)})"
+        else:
+            message = f"cycle {chain_text(start, self._links)}"
+        return self._extends_error(broken.profile, message)
 
     def _type_errors(self, name: str) -> list[ProfileError]:
         errors = []
@@ -505,21 +602,37 @@ def _profile_problems(envfile: EnvFile, name: str) -> list[Problem]:
     import difflib
 
     problems = []
-    try:
-        envfile._chain(name)
-    except ProfileError as error:
-        if error.key == f"[{name}].extends":
-            problems.append(Problem.from_error(error))
+    broken = envfile._links[name].broken
+    if broken is not None and broken.profile == name:  # reported once, where it is written
+        problems.append(Problem.from_error(envfile._break_error(name, broken)))
     problems.extend(Problem.from_error(error) for error in envfile._type_errors(name))
+    executor, reads = _integration_reads(envfile, name)
+    known = [*KNOWN_KEYS, *sorted(reads or ())]
     for key in envfile.data[name]:
-        if key in KNOWN_KEYS:
-            continue
-        close = difflib.get_close_matches(key, list(KNOWN_KEYS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
         where = envfile.line_of((name, key))
         label = f"[{name}].{_toml_key(key)}"
+        if reads is not None and key not in reads and key in KNOWN_KEYS:
+            message = f"not used by the {executor} executor (ignored)"
+            problems.append(Problem("warning", message, envfile.path, where, label))
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         problems.append(Problem("warning", f"unknown key{hint}", envfile.path, where, label))
     return problems
+
+
+def _integration_reads(envfile: EnvFile, name: str) -> tuple[str, frozenset[str] | None]:
+    """The profile's executor and the keys it reads, when an integration runs it (nemo-run)
+    and is installed; ``None`` for the keys otherwise (runspec's own keys apply)."""
+    from ._extras import executor_keys
+
+    if envfile.failure(name) is not None:
+        return "", None
+    executor = str(envfile.inherited(name, "executor") or "local")
+    launcher = envfile.inherited(name, "launcher")
+    runs_itself = executor in ("local", "slurm") and launcher != "nemo-run"
+    return executor, None if runs_itself else executor_keys(executor)
 
 
 # --- rendering for `runspec env` ------------------------------------------------------
@@ -528,11 +641,8 @@ def _profile_problems(envfile: EnvFile, name: str) -> list[Problem]:
 def _listing_rows(envfile: EnvFile) -> list[tuple[str, Any, str | None]]:
     rows = []
     for name in envfile.profile_names:
-        try:
-            envfile.resolve(name)
-            error = None
-        except ProfileError as failure:
-            error = str(failure)
+        failure = envfile.failure(name)
+        error = None if failure is None else str(failure)
         rows.append((name, envfile.data[name].get("extends"), error))
     return rows
 

@@ -1,43 +1,48 @@
-"""Pure renderers of what ``show``, ``check`` and ``list`` print."""
+"""Pure renderers of what ``show``, ``check`` and ``list`` print.
+
+Recipes come as what they declare (:func:`runspec.declaration.describe`, the form
+``show --json`` prints, also ``Runspec.to_dict()``), so that these read-only
+commands never need the model.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import Problem
-from .spec import Runspec
 
 __all__ = ["problems_json", "render_report", "render_summary", "render_table", "render_tree"]
 
 
-def _resources(recipe: Runspec, nodes: str = "", gpus: str = "") -> str:
-    return f"{recipe.resources.nodes}{nodes} x {recipe.resources.gpus_per_node}{gpus}"
+def _resources(recipe: Mapping[str, Any], nodes: str = "", gpus: str = "") -> str:
+    resources = recipe["resources"]
+    return f"{resources['nodes']}{nodes} x {resources['gpus_per_node']}{gpus}"
 
 
-def render_summary(recipe: Runspec) -> str:
-    """A readable summary of one recipe, as ``runspec show`` prints it."""
-    run, config = recipe.run, recipe.config
+def render_summary(recipe: Mapping[str, Any]) -> str:
+    """A readable summary of one recipe (as described), as ``runspec show`` prints it."""
+    run, config = recipe["run"], recipe["config"]
     rows = [
-        ("name", recipe.name or "(unnamed)"),
-        ("script", str(recipe.script_path)),
-        ("image", recipe.image or "(none)"),
-        ("launch", f"{run.launch}" + (f" (cmd: {run.cmd})" if run.cmd else "")),
-        ("workdir", run.workdir or "(none)"),
+        ("name", recipe["name"] or "(unnamed)"),
+        ("script", str(recipe["script_path"])),
+        ("image", recipe["image"] or "(none)"),
+        ("launch", f"{run['launch']}" + (f" (cmd: {run['cmd']})" if run["cmd"] else "")),
+        ("workdir", run["workdir"] or "(none)"),
         ("resources", f"{_resources(recipe, ' node(s)', ' GPU(s)')}"),
-        ("config", f"{recipe.config_dir}/{config.default} ({config.format})"),
-        ("env", ", ".join(f"{k}={v}" for k, v in recipe.env.items()) or "(none)"),
-        ("docs", recipe.docs or "(none)"),
+        ("config", f"{recipe['config_dir']}/{config['default']} ({config['format']})"),
+        ("env", ", ".join(f"{k}={v}" for k, v in recipe["env"].items()) or "(none)"),
+        ("docs", recipe["docs"] or "(none)"),
     ]
-    if recipe.requires_python is not None:
-        rows.append(("python", str(recipe.requires_python)))
-    if recipe.dependencies is not None:
-        depends = recipe.dependencies
-        listed = ", ".join(map(str, depends)) if isinstance(depends, tuple) else str(depends)
+    if recipe.get("requires_python") is not None:
+        rows.append(("python", str(recipe["requires_python"])))
+    if recipe.get("dependencies") is not None:
+        depends = recipe["dependencies"]
+        listed = ", ".join(map(str, depends)) if isinstance(depends, list) else str(depends)
         rows.append(("depends", listed or "(none)"))
     lines = [f"{key:<10} {value}" for key, value in rows]
-    if recipe.setup:
-        lines.append("setup      " + str(recipe.setup).replace("\n", "\n" + " " * 11))
+    if recipe["setup"]:
+        lines.append("setup      " + str(recipe["setup"]).replace("\n", "\n" + " " * 11))
     return "\n".join(lines) + "\n"
 
 
@@ -67,13 +72,13 @@ def problems_json(problems: Sequence[Problem], files: int) -> dict[str, Any]:
     return {"files": files, "errors": errors, "warnings": len(items) - errors, "problems": items}
 
 
-def render_table(recipes: Sequence[Runspec]) -> str:
-    """The ``runspec list`` table: name, launch, image, nodes x GPUs, path."""
+def render_table(recipes: Sequence[Mapping[str, Any]]) -> str:
+    """The ``runspec list`` table of described recipes: name, launch, image, nodes x GPUs, path."""
     rows = [("NAME", "LAUNCH", "IMAGE", "NODES x GPUS", "PATH")]
     for recipe in recipes:
-        name, image = str(recipe.name or "(unnamed)"), str(recipe.image or "-")
-        path = str(recipe.script_path)
-        rows.append((name, str(recipe.run.launch), image, _resources(recipe), path))
+        name, image = str(recipe["name"] or "(unnamed)"), str(recipe["image"] or "-")
+        path = str(recipe["script_path"])
+        rows.append((name, str(recipe["run"]["launch"]), image, _resources(recipe), path))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))

@@ -3,7 +3,8 @@
 :func:`parse` keeps values exactly as written (so ``show`` reports what a recipe
 says); :func:`check` validates everything and reports every problem at once.
 Commands that act on a recipe call :func:`load`, which refuses a recipe that
-has check errors.
+has check errors. The reading and checking rules live in :mod:`runspec.declaration`;
+this module builds the model from what it reads.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ._environ import ENV_NAME
-from ._masking import shown
-from ._toml import key_lines, line_of
-from .errors import Problem, RunspecError, SpecError
+from .declaration import FORMATS, LAUNCH_ALIASES, LAUNCHES, check, checked, describe, located
+from .errors import Problem, SpecError
 from .script import Block, read_metadata
 
 __all__ = [
@@ -34,18 +33,6 @@ __all__ = [
     "load",
     "parse",
 ]
-
-LAUNCHES = ("direct", "ray", "torchrun")
-LAUNCH_ALIASES = MappingProxyType({"python": "direct"})
-FORMATS = ("json", "omegaconf", "yaml")
-_TABLE = ("tool", "runspec")
-
-
-def _table(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = mapping.get(key, {})
-    if not isinstance(value, Mapping):
-        raise SpecError(f"must be a table (got {value!r})", key=".".join((*_TABLE, key)))
-    return value
 
 
 @dataclass(frozen=True)
@@ -129,25 +116,21 @@ class Runspec:
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any], script_path: str | Path) -> Runspec:
         """Build from a parsed ``script`` block; structural problems raise :class:`SpecError`."""
-        tool = metadata.get("tool", {})
-        spec = tool.get("runspec") if isinstance(tool, Mapping) else None
-        if not isinstance(spec, Mapping):
-            raise SpecError("no [tool.runspec] table in the '# /// script' block")
-        setup = spec.get("setup", "")
-        dependencies = metadata.get("dependencies")
+        data = describe(metadata, script_path)
+        dependencies = data.get("dependencies")
         return cls(
-            script_path=Path(os.path.abspath(script_path)),
-            schema=spec.get("schema", "1"),
-            docs=spec.get("docs", ""),
-            name=spec.get("name", ""),
-            image=spec.get("image"),
-            setup=setup.strip() if isinstance(setup, str) else setup,
-            run=RunspecRun.from_mapping(_table(spec, "run")),
-            config=RunspecConfig.from_mapping(_table(spec, "config")),
-            resources=RunspecResources.from_mapping(_table(spec, "resources")),
-            env=MappingProxyType(dict(_table(spec, "env"))),
+            script_path=Path(data["script_path"]),
+            schema=data["schema"],
+            docs=data["docs"],
+            name=data["name"],
+            image=data["image"],
+            setup=data["setup"],
+            run=RunspecRun(**data["run"]),
+            config=RunspecConfig(**data["config"]),
+            resources=RunspecResources(**data["resources"]),
+            env=MappingProxyType(data["env"]),
             dependencies=tuple(dependencies) if isinstance(dependencies, list) else dependencies,
-            requires_python=metadata.get("requires-python"),
+            requires_python=data.get("requires_python"),
         )
 
     @property
@@ -190,10 +173,7 @@ def _read(path: str | Path) -> tuple[Runspec, Mapping[str, Any], Block]:
     try:
         return Runspec.from_metadata(metadata, path), metadata, block
     except SpecError as exc:
-        lines = key_lines(block.content)
-        line = line_of(lines, tuple((exc.key or ".".join(_TABLE)).split(".")))
-        exc.path, exc.line = path, block.start_line + (line or 0)
-        raise
+        raise located(exc, block, path) from None
 
 
 def parse(path: str | Path) -> Runspec:
@@ -204,7 +184,7 @@ def parse(path: str | Path) -> Runspec:
 def load(path: str | Path) -> Runspec:
     """Read a recipe for acting on it: like :func:`parse`, but check errors are refused."""
     spec, metadata, block = _read(path)
-    errors = [p for p in _Checker(path, block).run(metadata) if p.severity == "error"]
+    errors = [p for p in checked(metadata, block, path) if p.severity == "error"]
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more; see 'runspec check')" if len(errors) > 1 else ""
@@ -215,139 +195,4 @@ def load(path: str | Path) -> Runspec:
 def inspect(path: str | Path) -> tuple[Runspec, list[Problem]]:
     """Read a recipe once and return it as written together with its problems."""
     spec, metadata, block = _read(path)
-    return spec, _Checker(path, block).run(metadata)
-
-
-def check(path: str | Path) -> list[Problem]:
-    """Validate a recipe script and return every problem found (errors and warnings)."""
-    try:
-        metadata, block = read_metadata(path)
-    except RunspecError as exc:
-        return [Problem.from_error(exc)]
-    return _Checker(path, block).run(metadata)
-
-
-def _type_name(expected: type) -> str:
-    return {str: "a string", int: "an integer", dict: "a table", list: "an array"}[expected]
-
-
-def _is(value: object, expected: type) -> bool:
-    if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, Mapping if expected is dict else expected)
-
-
-_KEYS: dict[tuple[str, ...], dict[str, type]] = {
-    (): {
-        "schema": str, "docs": str, "name": str, "image": str, "setup": str,
-        "run": dict, "config": dict, "resources": dict, "env": dict,
-    },
-    ("run",): {"launch": str, "cmd": str, "workdir": str},
-    ("config",): {"dir": str, "default": str, "format": str},
-    ("resources",): {"nodes": int, "gpus_per_node": int},
-}  # fmt: skip
-
-
-_GPU_PLACEHOLDER = (("resources", "gpus_per_node"), "gpu")
-"""A spelling found in real recipes: a word where the GPU count belongs."""
-
-
-class _Checker:
-    """Collects every problem of one script block."""
-
-    def __init__(self, path: str | Path, block: Block) -> None:
-        self.path = path
-        self.block = block
-        self.lines: dict[tuple[str, ...], int] | None = None
-        self.problems: list[Problem] = []
-
-    def report(self, keys: tuple[str, ...], message: str, severity: str = "error") -> None:
-        """Record a problem at the line where ``tool.runspec.<keys>`` is written."""
-        if self.lines is None:  # only located when there is a problem: the scan is not free
-            self.lines = key_lines(self.block.content)
-        offset = line_of(self.lines, _TABLE + keys) or 0
-        key = ".".join(_TABLE + keys) if keys else None
-        line = self.block.start_line + offset
-        self.problems.append(Problem(severity, message, self.path, line, key))
-
-    def run(self, metadata: Mapping[str, Any]) -> list[Problem]:
-        """Check the parsed block and return the problems in line order."""
-        tool = metadata.get("tool")
-        spec = tool.get("runspec") if isinstance(tool, Mapping) else None
-        if not isinstance(spec, Mapping):
-            self.report((), "no [tool.runspec] table in the '# /// script' block")
-            return self.problems
-        if spec.get("schema", "1") != "1":
-            self.report(("schema",), f"unsupported schema {spec['schema']!r} (supported: '1')")
-            return self.problems
-        self._check_table((), spec)
-        for name in ("run", "config", "resources"):
-            if _is(spec.get(name, {}), dict):
-                self._check_table((name,), spec.get(name, {}))
-        self._check_values(spec)
-        return sorted(self.problems, key=lambda p: p.line or 0)
-
-    def _check_table(self, keys: tuple[str, ...], table: Mapping[str, Any]) -> None:
-        known = _KEYS[keys]
-        for name, value in table.items():
-            if name not in known:
-                import difflib  # costly to import; only needed for a misspelt key
-
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(known)
-                self.report((*keys, name), f"unknown key ({hint})")
-            elif (*keys, name) == _GPU_PLACEHOLDER[0] and value == _GPU_PLACEHOLDER[1]:
-                message = f"{value!r} is not a count; read as unset (the profile or config decides)"
-                self.report((*keys, name), message, "warning")
-            elif not _is(value, known[name]):
-                self.report((*keys, name), f"must be {_type_name(known[name])} (got {value!r})")
-
-    def _check_values(self, spec: Mapping[str, Any]) -> None:
-        run, config = spec.get("run", {}), spec.get("config", {})
-        resources, env = spec.get("resources", {}), spec.get("env", {})
-        if _is(run, dict):
-            self._check_launch(run.get("launch"))
-            self._check_cmd(run.get("cmd"))
-        fmt = config.get("format") if _is(config, dict) else None
-        if isinstance(fmt, str) and fmt not in FORMATS:
-            message = f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})"
-            self.report(("config", "format"), message)
-        if _is(resources, dict):
-            self._check_count(resources, "nodes", 1, "must be at least 1")
-            self._check_count(resources, "gpus_per_node", 0, "must not be negative")
-        if _is(env, dict):
-            self._check_env(env)
-
-    def _check_launch(self, launch: object) -> None:
-        if not isinstance(launch, str) or launch in LAUNCHES:
-            return
-        if launch in LAUNCH_ALIASES:
-            alias = LAUNCH_ALIASES[launch]
-            message = f"{launch!r} is read as {alias!r}; write launch = {alias!r}"
-            self.report(("run", "launch"), message, "warning")
-        else:
-            message = f"unknown launch {launch!r} (expected one of: {', '.join(LAUNCHES)})"
-            self.report(("run", "launch"), message)
-
-    def _check_cmd(self, cmd: object) -> None:
-        if not isinstance(cmd, str):
-            return
-        import shlex
-
-        try:
-            shlex.split(cmd)
-        except ValueError as exc:
-            self.report(("run", "cmd"), f"cannot split the command: {exc}")
-
-    def _check_count(self, table: Mapping[str, Any], name: str, low: int, rule: str) -> None:
-        value = table.get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and value < low:
-            self.report(("resources", name), f"{rule} (got {value!r})")
-
-    def _check_env(self, env: Mapping[str, Any]) -> None:
-        for name, value in env.items():
-            if not ENV_NAME.fullmatch(name):
-                self.report(("env", name), "not a valid environment variable name")
-            elif not isinstance(value, str):
-                got = shown(value, name)
-                self.report(("env", name), f"must be a string (got {got})")
+    return spec, checked(metadata, block, path)

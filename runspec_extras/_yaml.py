@@ -260,7 +260,8 @@ def _refuse_surrogates(data: dict[str, Any]) -> None:
 def _top_lines(root: yaml.Node) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
     key_lines: dict[str, int] = {}
     item_lines: dict[str, tuple[int, ...]] = {}
-    for key_node, value_node in root.value:
+    pairs = root.value if isinstance(root, yaml.MappingNode) else []  # not for a top !!omap
+    for key_node, value_node in pairs:
         if not isinstance(key_node, yaml.ScalarNode):
             continue
         key_lines[key_node.value] = key_node.start_mark.line + 1
@@ -295,7 +296,16 @@ _Dumper.add_implicit_resolver(_FLOAT, _EXPONENT_FLOAT, _FLOAT_FIRST)
 def dump_yaml(data: Mapping[str, Any]) -> str:
     """YAML text of JSON-like ``data``, keys in order, that :func:`read_yaml` reads back."""
     text: str = yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=2**31,
+        _plain(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=2**31,
         default_flow_style=False,
     )  # fmt: skip
     return text
+
+
+def _plain(value: Any) -> Any:
+    """Dicts and lists in place of other mappings and sequences (read-only views, tuples)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

@@ -291,13 +291,24 @@ def test_list_warns_about_broken_recipes_and_goes_on(
     cli: Cli, tmp_path: Path, write_recipe: Callable[..., Path]
 ) -> None:
     write_recipe("r/ok.py", '[tool.runspec]\nname = "ok"')
-    broken = write_recipe("r/broken.py", "dependencies = []")
+    broken = write_recipe("r/broken.py", "[tool.runspec]\nname =")
     result = cli("list", "--json", tmp_path / "r")
     assert result.code == 0
     assert [item["name"] for item in json.loads(result.out)] == ["ok"]
-    assert result.err == (
-        f"runspec: warning: {broken}:1: no [tool.runspec] table in the '# /// script' block\n"
-    )
+    assert result.err == f"runspec: warning: {broken}:3: invalid TOML: Invalid value (column 9)\n"
+
+
+def test_list_passes_over_plain_pep723_scripts_in_silence(
+    cli: Cli, tmp_path: Path, write_recipe: Callable[..., Path]
+) -> None:
+    """A script block without [tool.runspec] is an ordinary uv script, not a broken recipe."""
+    write_recipe("r/ok.py", '[tool.runspec]\nname = "ok"')
+    write_recipe("r/plain.py", 'dependencies = ["requests"]')
+    write_recipe("r/other-tool.py", "[tool.other]\nx = 1")
+    result = cli("list", tmp_path / "r")
+    assert (result.code, result.err) == (0, "")
+    assert result.out.splitlines()[1].startswith("ok ")
+    assert len(result.out.splitlines()) == 2
 
 
 def test_list_sorts_odd_names(cli: Cli, tmp_path: Path, write_recipe: Callable[..., Path]) -> None:
@@ -395,6 +406,21 @@ def test_help_has_a_working_example(
     assert argv[:2] == ["runspec", command]
     monkeypatch.chdir(REPO)
     assert cli(*argv[1:]).code == 0
+
+
+@pytest.mark.parametrize("columns", ["50", "120", "", "junk", "-4"])
+def test_help_is_as_wide_as_argparse_makes_it(
+    cli: Cli, columns: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Help is sized like argparse's own (``shutil.get_terminal_size``), without shutil."""
+    import shutil
+
+    from runspec.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", columns)
+    width = shutil.get_terminal_size().columns - 2  # what argparse's own formatter uses
+    assert build_parser()._get_formatter()._width == width
+    assert max(len(line) for line in cli("show", "--help").out.splitlines()) <= width
 
 
 def test_top_level_help_lists_the_commands(run_real: Callable[..., Result]) -> None:

@@ -55,13 +55,37 @@ entity = "team"
 """
 
 
+FORMATS = ("json", "yaml", "omegaconf")
+
+
+@pytest.fixture(params=FORMATS)
+def fmt(request: pytest.FixtureRequest) -> str:
+    """Each config format in turn: what holds for JSON configs holds for the others."""
+    if request.param != "json":
+        require_module("yaml")
+        require_module("omegaconf")
+    return str(request.param)
+
+
+def _suffix(fmt: str) -> str:
+    return ".json" if fmt == "json" else ".yaml"
+
+
+def _text(config: dict, fmt: str) -> str:
+    """A config written as a user of the format would write it."""
+    if fmt == "json":
+        return json.dumps(config)
+    import yaml
+
+    return yaml.safe_dump(config, sort_keys=False)
+
+
 def _recipe(tmp_path: Path, config: dict | str, fmt: str = "json", name: str = "default") -> Path:
     script = tmp_path / "train.py"
     script.write_text(RECIPE.replace("{format}", fmt))
     (tmp_path / "config").mkdir(exist_ok=True)
-    suffix = ".json" if fmt == "json" else ".yaml"
-    text = config if isinstance(config, str) else json.dumps(config)
-    (tmp_path / "config" / f"{name}{suffix}").write_text(text)
+    text = config if isinstance(config, str) else _text(config, fmt)
+    (tmp_path / "config" / f"{name}{_suffix(fmt)}").write_text(text)
     return script
 
 
@@ -71,9 +95,9 @@ def _env(tmp_path: Path) -> EnvFile:
     return EnvFile.load(path)
 
 
-def test_run_section_without_profile(tmp_path, monkeypatch):
+def test_run_section_without_profile(tmp_path, monkeypatch, fmt):
     monkeypatch.chdir(tmp_path)
-    script = _recipe(tmp_path, {"lr": 0.1})
+    script = _recipe(tmp_path, {"lr": 0.1}, fmt)
     job = assemble(parse(script))
     run = job.config["run"]
     assert job.config["lr"] == 0.1
@@ -86,7 +110,8 @@ def test_run_section_without_profile(tmp_path, monkeypatch):
         "workdir": "/workspace",
         "config_dir": str(tmp_path / "config"),
     }
-    assert run["config"] == {"name": "default", "path": str(tmp_path / "config" / "default.json")}
+    config = tmp_path / "config" / f"default{_suffix(fmt)}"
+    assert run["config"] == {"name": "default", "path": str(config)}
     assert run["job"] == {"name": "team-train-job", "dir": None, "profile": None, "cwd": str(tmp_path)}
     assert {run[key] == {} for key in ("wandb", "cli", "cache", "artifacts")} == {True}
 
@@ -109,9 +134,9 @@ def test_run_section_without_profile(tmp_path, monkeypatch):
     ],
 )
 def test_precedence_command_line_then_profile_then_recipe(
-    tmp_path, profile, overrides, nodes, gpus
+    tmp_path, profile, overrides, nodes, gpus, fmt
 ):
-    script = _recipe(tmp_path, {})
+    script = _recipe(tmp_path, {}, fmt)
     envfile = _env(tmp_path)
     job = assemble(
         parse(script), envfile=envfile, profile=envfile.resolve(profile), overrides=overrides
@@ -119,8 +144,9 @@ def test_precedence_command_line_then_profile_then_recipe(
     assert (job.env["nodes"], job.env["gpus_per_node"]) == (nodes, gpus)
 
 
-def test_profile_templates_and_reserved_sections(tmp_path):
-    script = _recipe(tmp_path, {"out": "${run.env.job_dir}/out", "who": "${run.wandb.entity}"})
+def test_profile_templates_and_reserved_sections(tmp_path, fmt):
+    config = {"out": "${run.env.job_dir}/out", "who": "${run.wandb.entity}"}
+    script = _recipe(tmp_path, config, fmt)
     envfile = _env(tmp_path)
     job = assemble(parse(script), envfile=envfile, profile=envfile.resolve("prod"))
     assert job.env["job_dir"] == "/lustre/jobs/prod"
@@ -131,8 +157,8 @@ def test_profile_templates_and_reserved_sections(tmp_path):
     assert job.executor == "slurm"
 
 
-def test_profile_keys_can_be_set_without_plus(tmp_path):
-    script = _recipe(tmp_path, {})
+def test_profile_keys_can_be_set_without_plus(tmp_path, fmt):
+    script = _recipe(tmp_path, {}, fmt)
     envfile = _env(tmp_path)
     job = assemble(
         parse(script), envfile=envfile, profile=envfile.resolve("base"),
@@ -141,8 +167,8 @@ def test_profile_keys_can_be_set_without_plus(tmp_path):
     assert (job.env["partition"], job.env["qos"]) == ("batch", "high")
 
 
-def test_job_dir_is_made_from_the_resolved_profile_and_usable_in_templates(tmp_path):
-    script = _recipe(tmp_path, {"ckpt": "${run.job.dir}/ckpt"})
+def test_job_dir_is_made_from_the_resolved_profile_and_usable_in_templates(tmp_path, fmt):
+    script = _recipe(tmp_path, {"ckpt": "${run.job.dir}/ckpt"}, fmt)
     envfile = _env(tmp_path)
     seen = []
 
@@ -156,23 +182,23 @@ def test_job_dir_is_made_from_the_resolved_profile_and_usable_in_templates(tmp_p
     assert job.config["ckpt"] == f"{tmp_path}/jobs/x/ckpt"
 
 
-def test_config_run_keys_are_kept_and_runspec_sections_win(tmp_path):
+def test_config_run_keys_are_kept_and_runspec_sections_win(tmp_path, fmt):
     config = {
         "run": {"extra": {"seed": 3}, "recipe": {"name": "ignored"}},
         "seed": "${run.extra.seed}",
     }
-    job = assemble(parse(_recipe(tmp_path, config)))
+    job = assemble(parse(_recipe(tmp_path, config, fmt)))
     assert job.config["run"]["extra"] == {"seed": 3}
     assert job.config["run"]["recipe"]["name"] == "team/train job"
     assert job.config["seed"] == 3
 
 
-def test_config_by_name_and_by_path(tmp_path):
-    script = _recipe(tmp_path, {"which": "other"}, name="other")
-    _recipe(tmp_path, {"which": "default"})
+def test_config_by_name_and_by_path(tmp_path, fmt):
+    script = _recipe(tmp_path, {"which": "other"}, fmt, name="other")
+    _recipe(tmp_path, {"which": "default"}, fmt)
     assert assemble(parse(script), config="other").config["which"] == "other"
-    outside = tmp_path / "elsewhere.json"
-    outside.write_text('{"which": "path"}')
+    outside = tmp_path / f"elsewhere{_suffix(fmt)}"
+    outside.write_text(_text({"which": "path"}, fmt))
     job = assemble(parse(script), config=str(outside))
     assert job.config["which"] == "path"
     assert job.config["run"]["config"] == {"name": "elsewhere", "path": str(outside)}
@@ -187,12 +213,6 @@ def test_config_by_name_and_by_path(tmp_path):
             {"a": "${run.env.acount}"}, (), TemplateError,
             "run.env.acount: no such key (known: executor, gpus_per_node, nodes)",
         ),
-        ("[1, 2]", (), ConfigError, "{config}: a config must be an object at the top (got list)"),
-        ('{"a": ', (), ConfigError, "{config}:1: invalid JSON: Expecting value (column 7)"),
-        (
-            '{"a": "\\ud800"}', (), ConfigError,
-            "{config}: invalid JSON: a \\u escape is a lone surrogate, not UTF-8 text",
-        ),
         ({"run": 3}, (), ConfigError, "{config}: run: must be a table (got 3)"),
         ({}, ("run=3",), ConfigError, "run: must be a table (got 3)"),
         ({}, ("~run",), ConfigError, "run: must be a table (deleted by an override)"),
@@ -204,15 +224,32 @@ def test_config_by_name_and_by_path(tmp_path):
         ({}, ("run.env.executor=3",), ConfigError, "run.env.executor: must be str (got 3)"),
     ],
     ids=[
-        "set-missing", "add-existing", "unknown-reference", "not-an-object", "bad-json",
-        "lone-surrogate", "config-run-scalar", "run-scalar", "run-deleted", "env-deleted",
-        "job-scalar", "env-scalar", "env-vars-scalar", "job-dir-list", "executor-int",
+        "set-missing", "add-existing", "unknown-reference", "config-run-scalar", "run-scalar",
+        "run-deleted", "env-deleted", "job-scalar", "env-scalar", "env-vars-scalar",
+        "job-dir-list", "executor-int",
     ],
 )  # fmt: skip
-def test_assembly_errors(tmp_path, config, overrides, error, message):
-    script = _recipe(tmp_path, config)
+def test_assembly_errors(tmp_path, config, overrides, error, message, fmt):
+    script = _recipe(tmp_path, config, fmt)
     with pytest.raises(error) as caught:
         assemble(parse(script), overrides=overrides)
+    path = tmp_path / "config" / f"default{_suffix(fmt)}"
+    assert str(caught.value) == message.format(config=path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1, 2]", "{config}: a config must be an object at the top (got list)"),
+        ('{"a": ', "{config}:1: invalid JSON: Expecting value (column 7)"),
+        ('{"a": "\\ud800"}', "{config}: invalid JSON: a \\u escape is a lone surrogate, not UTF-8 text"),
+    ],
+    ids=["not-an-object", "bad-json", "lone-surrogate"],
+)  # fmt: skip
+def test_json_config_errors(tmp_path, text, message):
+    script = _recipe(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        assemble(parse(script))
     assert str(caught.value) == message.format(config=tmp_path / "config" / "default.json")
 
 
@@ -252,9 +289,9 @@ def test_job_name_is_safe(tmp_path, name, expected):
     assert job_name(parse(script)) == expected
 
 
-def test_config_command_json_is_what_gets_saved(runspec, tmp_path, monkeypatch):
+def test_config_command_json_is_what_gets_saved(runspec, tmp_path, monkeypatch, fmt):
     monkeypatch.chdir(tmp_path)
-    script = _recipe(tmp_path, {"lr": 0.1})
+    script = _recipe(tmp_path, {"lr": 0.1}, fmt)
     printed = runspec("config", str(script), "lr=0.5", "--json", cwd=tmp_path)
     assert printed.returncode == 0, printed.stderr
     data = json.loads(printed.stdout)
@@ -263,8 +300,8 @@ def test_config_command_json_is_what_gets_saved(runspec, tmp_path, monkeypatch):
     assert data == json.loads(config_text(job.config))
 
 
-def test_config_command_text_output(runspec, tmp_path):
-    script = _recipe(tmp_path, {"train": {"lr": 0.1}})
+def test_config_command_text_output(runspec, tmp_path, fmt):
+    script = _recipe(tmp_path, {"train": {"lr": 0.1}}, fmt)
     done = runspec("config", str(script), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(
@@ -288,8 +325,10 @@ def test_config_command_text_output(runspec, tmp_path):
     ],
     ids=["nodes-text", "nodes-zero", "exclusive-int", "mounts-text"],
 )
-def test_overridden_profile_keys_are_checked_like_profile_values(tmp_path, override, message):
-    script = _recipe(tmp_path, {})
+def test_overridden_profile_keys_are_checked_like_profile_values(
+    tmp_path, override, message, fmt
+):
+    script = _recipe(tmp_path, {}, fmt)
     with pytest.raises(ConfigError) as caught:
         assemble(parse(script), overrides=(override,))
     assert str(caught.value) == message

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from runspec import ConfigError
 from runspec_extras import _yaml
 from runspec_extras.omegaconf_config import dump_config, load_config
-from tests.support import IN_CI, require_module
+from tests.support import IN_CI, REPO, require_module
 
 pytestmark = pytest.mark.extra
 
@@ -75,6 +75,7 @@ VALUES = [
     ("comments-only", "both", "# nothing here\n", {}),
     ("empty-flow-mapping", "both", "{}\n", {}),
     ("byte-order-mark", "both", "\ufeffa: 1\n", {"a": 1}),
+    ("omap-at-the-top", "both", "!!omap [{b: 1}, {a: 2}]\n", {"b": 1, "a": 2}),
     ("defaults-is-data-in-plain-yaml", "yaml", "defaults: [x]\na: 1\n", {"defaults": ["x"], "a": 1}),
 ]  # fmt: skip
 
@@ -367,6 +368,57 @@ def test_dump_is_block_yaml_in_order(tmp_path: Path) -> None:
     assert load_config(tmp_path / "c.yaml") == config
 
 
+def test_dump_takes_read_only_mappings_and_tuples() -> None:
+    from types import MappingProxyType
+
+    config = MappingProxyType({"a": MappingProxyType({"b": (1, 2)})})
+    assert dump_config(config) == "a:\n  b:\n    - 1\n    - 2\n"
+
+
 def test_dump_writes_shared_values_out_in_full() -> None:
     shared = {"x": 1}
     assert dump_config({"a": shared, "b": shared}) == "a:\n  x: 1\nb:\n  x: 1\n"
+
+
+# Through the command line ---------------------------------------------------------------------
+
+RECIPE = '[tool.runspec]\nname = "t"\n[tool.runspec.config]\nformat = "omegaconf"\n'
+
+CLI_ERRORS = [
+    ("invalid-yaml", {"default.yaml": "a: [1\n"}, "default.yaml:2: invalid YAML: did not find expected ',' or ']' (column 1), while parsing a flow sequence at line 1"),
+    ("cycle", {"default.yaml": "defaults: b\n", "b.yaml": "defaults: default\n"}, "b.yaml:1: defaults: cycle: default.yaml -> b.yaml -> default.yaml"),
+    ("missing-base", {"default.yaml": "defaults:\n  - base\n"}, "default.yaml:2: defaults: no such config file 'base.yaml'"),
+    ("duplicate-key", {"default.yaml": "a: 1\na: 2\n"}, "default.yaml:2: duplicate key 'a' (first at line 1)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["config", "run"])
+@pytest.mark.parametrize(
+    ("files", "message"), [case[1:] for case in CLI_ERRORS], ids=[case[0] for case in CLI_ERRORS]
+)
+def test_cli_errors_are_one_line(
+    cli: Any, write_recipe: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    command: str, files: dict[str, str], message: str,
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    script = write_recipe("r/train.py", RECIPE)
+    write(script.parent / "config", files)
+    result = cli(command, script)
+    assert (result.code, result.out) == (1, "")
+    assert result.err == f"runspec: error: {script.parent / 'config'}/{message}\n"
+    assert not (tmp_path / ".runspec").exists()
+
+
+def test_config_of_a_recipe_with_defaults(runspec: Any, tmp_path: Path) -> None:
+    import json
+
+    recipe = REPO / "examples" / "layered" / "train.py"
+    done = runspec("config", str(recipe), "-c", "tiny", "train.lr=0.01", "--json", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    config = json.loads(done.stdout)
+    assert {key: config[key] for key in ("model", "train", "data")} == {
+        "model": {"name": "tiny-lm", "layers": 1, "hidden": 8},
+        "train": {"steps": 10, "lr": 0.01, "seed": 0},
+        "data": {"cache": "${oc.env:LAYERED_CACHE,/tmp/layered-cache}"},
+    }
+    assert config["run"]["config"]["path"] == str(recipe.parent / "config" / "tiny.yaml")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -116,3 +119,79 @@ def test_a_step_that_fails_to_assemble_leaves_no_job_folders(runspec, work):
     assert done.returncode == 1
     assert done.stderr == "runspec: error: nosuch: no such key to set (use +nosuch=... to add it)\n"
     assert not list((work / ".runspec" / "jobs").iterdir())
+
+
+# --- the record's git state: one git process per folder ---------------------------------
+
+GIT_LOGGER = """#!/bin/sh
+echo "$*" >> "{log}"
+exec {git} "$@"
+"""
+
+
+def _git(folder: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=folder, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def repository(work: Path) -> Path:
+    """``work`` as a git repository with the run recipes committed."""
+    _git(work, "init", "-q")
+    _git(work, "add", "run", "pyproject.toml")
+    _git(work, "commit", "-q", "-m", "recipes")
+    return work
+
+
+def _records(work: Path) -> list[dict]:
+    folders = sorted((work / ".runspec" / "jobs").iterdir())
+    return [json.loads((folder / "runspec.json").read_text()) for folder in folders]
+
+
+def _pipe_heads(runspec, work: Path, env: dict[str, str] | None = None):
+    head = str(work / "run" / "head.py")
+    return runspec("pipe", head, "+", head, "+", head, cwd=work, env=env or {})
+
+
+def test_records_hold_the_commit_and_whether_tracked_files_changed(runspec, repository):
+    commit = _git(repository, "rev-parse", "HEAD")
+    (repository / "notes.txt").write_text("untracked files do not make the tree dirty\n")
+    assert _pipe_heads(runspec, repository).returncode == 0
+    assert [record["git"] for record in _records(repository)] == [
+        {"commit": commit, "dirty": False}
+    ] * 3
+    (repository / "run" / "head.py").write_text(
+        (repository / "run" / "head.py").read_text() + "\n# edited\n"
+    )
+    shutil.rmtree(repository / ".runspec")
+    assert _pipe_heads(runspec, repository).returncode == 0
+    assert {json.dumps(record["git"]) for record in _records(repository)} == {
+        json.dumps({"commit": commit, "dirty": True})
+    }
+
+
+def test_records_outside_a_repository_have_no_git_state(runspec, work):
+    assert _pipe_heads(runspec, work).returncode == 0
+    assert [record["git"] for record in _records(work)] == [None] * 3
+
+
+def test_git_runs_once_per_folder_not_per_step(runspec, repository, tmp_path):
+    bin_dir, log = tmp_path / "bin", tmp_path / "git.log"
+    bin_dir.mkdir()
+    logger = bin_dir / "git"
+    logger.write_text(GIT_LOGGER.format(log=log, git=shutil.which("git")))
+    logger.chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    other = repository / "other"
+    shutil.copytree(repository / "run", other)
+    head, elsewhere = str(repository / "run" / "head.py"), str(other / "head.py")
+    done = runspec("pipe", head, "+", head, "+", elsewhere, cwd=repository, env={"PATH": path})
+    assert done.returncode == 0, done.stderr
+    calls = log.read_text().splitlines()
+    assert sorted(calls) == sorted(
+        f"-C {folder} status --porcelain=v2 --branch --untracked-files=no"
+        for folder in (repository / "run", other)
+    )

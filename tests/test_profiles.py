@@ -1015,7 +1015,7 @@ def test_toml_like_text_loads_or_raises_profile_error(text: str) -> None:
 
 
 def test_deep_nesting_is_a_profile_error() -> None:
-    with pytest.raises(RunspecError, match=r"^env\.toml: invalid TOML: nested too deeply$"):
+    with pytest.raises(RunspecError, match=r"^env\.toml: invalid TOML: nested more than 100 levels deep$"):
         EnvFile.from_text("x = " + "[" * 5000, "env.toml")
 
 

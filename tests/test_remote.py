@@ -139,12 +139,35 @@ def test_one_socket_per_target_and_not_per_terminal(tmp_path: Path) -> None:
     assert len({socket(), socket(user="me"), socket(port=2), socket(ssh_options=["-v"])}) == 4
 
 
-def test_socket_folder_is_made_private(tmp_path: Path) -> None:
-    folder = tmp_path / ".runspec" / "ssh"
+@pytest.fixture
+def short_home() -> Iterator[Path]:
+    """A home folder with a short path: a control socket's path must fit 108 bytes."""
+    import shutil
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="rs-home-"))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_socket_folder_is_made_private(short_home: Path) -> None:
+    folder = short_home / ".runspec" / "ssh"
     folder.mkdir(parents=True, mode=0o755)
     folder.chmod(0o755)
-    SshConnection(SshTarget.from_env(BASE), home=str(tmp_path)).prepare()
+    SshConnection(SshTarget.from_env(BASE), home=str(short_home)).prepare()
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_a_socket_path_too_long_for_unix_is_one_line(tmp_path: Path) -> None:
+    home = tmp_path / ("h" * 80)
+    connection = SshConnection(SshTarget.from_env(BASE), home=str(home))
+    with pytest.raises(SlurmError) as caught:
+        connection.prepare()
+    assert str(caught.value) == (
+        f"the ssh socket path {connection.control_path} is too long for a Unix socket (108 "
+        "bytes with ssh's temporary suffix); runspec keeps sockets in ~/.runspec/ssh"
+    )
+    assert not home.exists()
 
 
 FAILURES = [
@@ -215,6 +238,22 @@ def test_snapshot_lists_what_git_lists_with_uncommitted_changes(repo: Path) -> N
     assert (modes["run.sh"], modes["train.py"], modes["link.py"]) == (0o100755, 0o100644, 0o120000)
 
 
+def test_snapshot_says_its_commit_and_whether_the_tree_differs_from_it(repo: Path) -> None:
+    from runspec.slurm.snapshot import git_head
+
+    head = git_head(repo / "pkg")
+    assert head == (repo, git(repo, "rev-parse", "HEAD").strip())
+    assert take(repo, git=True, commit=head[1]).dirty is False
+    (repo / "new.py").write_text("")
+    assert take(repo, git=True, commit=head[1]).dirty is True  # untracked
+    git(repo, "add", "new.py")
+    (repo / "new.py").write_text("")
+    assert take(repo, git=True, commit=head[1]).dirty is True  # staged only
+    git(repo, "commit", "-qm", "new")
+    assert take(repo, git=True, commit=git(repo, "rev-parse", "HEAD").strip()).dirty is False
+    assert git_head(repo.parent) is None
+
+
 def test_snapshot_id_names_the_content(repo: Path, tmp_path: Path) -> None:
     first = take(repo, git=True).id
     assert take(repo, git=True).id == first
@@ -274,7 +313,9 @@ exec sh -c "$*"
 
 
 @pytest.fixture
-def login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SshTransport]:
+def login(
+    tmp_path: Path, short_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SshTransport]:
     """A transport to this machine through the stand-in ssh; remote_job_dir is tmp/remote."""
     bin_folder = tmp_path / "bin"
     bin_folder.mkdir()
@@ -285,7 +326,7 @@ def login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SshTransp
     monkeypatch.setenv("PATH", f"{bin_folder}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_SSH_LOG", str(tmp_path / "ssh.log"))
     target = SshTarget.from_env({**BASE, "remote_job_dir": str(tmp_path / "remote")})
-    home = tmp_path / "home"
+    home = short_home
     yield SshTransport(target, home=str(home), connection=SshConnection(target, home=str(home), interactive=False))
 
 
@@ -300,7 +341,7 @@ def staged_job(login: SshTransport, name: str = "job/20250101-120000") -> PurePo
 
 def test_a_job_folder_is_staged_under_home_and_sent_in_one_command(login: SshTransport, tmp_path: Path) -> None:
     folder = staged_job(login)
-    assert login.stage(folder) == tmp_path / "home" / ".runspec" / "jobs" / "job" / "20250101-120000"
+    assert login.stage(folder) == Path(str(login.home)) / ".runspec" / "jobs" / "job" / "20250101-120000"
     code, out, err = login.submit([folder], ["sbatch", "--parsable", str(folder / "sbatch.sh")], None)
     assert (code, out, err) == (0, "4242;cluster\n", f"sbatch --parsable {folder}/sbatch.sh")
     remote = Path(str(folder))
@@ -311,7 +352,7 @@ def test_a_job_folder_is_staged_under_home_and_sent_in_one_command(login: SshTra
 
 
 def test_code_is_sent_once_and_linked(login: SshTransport, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(login, "has_rsync", lambda: False)  # the tar stream; rsync is tried for real in integration
+    monkeypatch.setattr(login.shipper, "has_rsync", lambda: False)  # the tar stream; rsync is tried for real in integration
     snapshot = take(repo, git=True)
     code = Code(snapshot, login.code_folder(snapshot.id))
     first = staged_job(login, "job/1")
@@ -377,3 +418,18 @@ def test_output_is_read_from_offsets_in_one_command(login: SshTransport, tmp_pat
 def test_frames_skip_what_a_login_shell_printed_first() -> None:
     data = b"Welcome!\n3\n" + b"runspec-frames\n3\nab\n-1\n"
     assert _frames(data, 2) == [b"ab\n", None]
+
+
+def test_a_snapshot_sent_twice_is_kept_once(login: SshTransport, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(login.shipper, "has_rsync", lambda: False)
+    snapshot = take(repo, git=True)
+    code = Code(snapshot, login.code_folder(snapshot.id))
+    # Two submissions that both found the snapshot missing send it at the same time.
+    first, second = login.shipper.send(code), login.shipper.send(code)
+    for name, arrived in (("job/1", first), ("job/2", second)):
+        folder = staged_job(login, name)
+        argv = login._install_argv([folder], ["sbatch", str(folder / "sbatch.sh")], code, arrived)
+        assert login.ssh.run_bytes(argv, stdin=login._folders_tar([folder]))[0] == 0
+    store = Path(str(code.folder)).parent
+    assert sorted(os.listdir(store)) == [snapshot.id]  # no temporary folder is left
+    assert sorted(os.listdir(store / snapshot.id)) == sorted({p.split("/")[0] for p in snapshot.paths})

@@ -179,15 +179,16 @@ def test_bad_cmd_is_one_line_and_leaves_no_job_folder(runspec, write_recipe, tmp
     assert _job_dirs(tmp_path) == []
 
 
-def test_unknown_executor_names_the_extra_and_writes_nothing(runspec, recipes, tmp_path):
+def test_nemo_run_executor_missing_keys_writes_nothing(runspec, recipes, tmp_path):
+    require_module("nemo_run")
     (tmp_path / "env.toml").write_text('[lepton]\nexecutor = "lepton"\n')
     done = runspec("run", str(recipes / "probe.py"), "-p", "lepton", cwd=tmp_path)
     assert done.returncode == 1
     assert done.stderr == (
-        "runspec: error: executor: executor 'lepton' needs the nemo-run extra: "
-        "pip install 'runspec[nemo-run]'\n"
+        "runspec: error: run.env: the lepton executor needs nemo_run_dir, resource_shape, "
+        "node_group, container_image; set them in the profile\n"
     )
-    assert not (tmp_path / ".runspec").exists()
+    assert _job_dirs(tmp_path) == []
 
 
 def _alive(pid: int) -> bool:

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 import runspec
 from runspec import script
 from runspec.script import find_blocks, read_metadata, read_script_block, read_text
+from tests import script_reference
 from tests.support import REPO
 
 # --- the specification's definition, used as an oracle --------------------------------
@@ -451,7 +452,7 @@ def _only_runspec_errors(path: Path) -> None:
     runspec.check(path)
     try:
         read_metadata(path)
-        render_summary(runspec.parse(path))
+        render_summary(runspec.parse(path).to_dict())
         runspec.parse(path).to_dict()
     except runspec.RunspecError:
         pass
@@ -508,3 +509,56 @@ def test_crlf_cr_and_bom_never_change_the_result(scratch: Path, lines: list[str]
             return str(exc)
 
     assert len({outcome(variant) for variant in variants}) == 1
+
+
+# --- the streaming scanner against the previous whole-text scanner ----------------------
+
+ENDS = st.sampled_from(["\n", "\r\n", "\r"])
+SCAN_LINES = st.sampled_from([*LINES, "# /// script", "# /// script", "# ///", "#\u3000", "# ///\u3000"])
+
+
+def _text_of(lines: list[str], ends: list[str], final: bool) -> str:
+    text = "".join(line + end for line, end in zip(lines, ends, strict=False))
+    return text if final or not lines else text[: -len(ends[len(lines) - 1])]
+
+
+def _outcome(read: Callable[[], object]) -> object:
+    try:
+        block = read()
+    except runspec.ScriptError as exc:
+        return str(exc)
+    return tuple(block) if isinstance(block, tuple) else block
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(SCAN_LINES, max_size=24), st.lists(ENDS, min_size=24, max_size=24), st.booleans())
+def test_streaming_scan_matches_the_whole_text_scanner(
+    lines: list[str], ends: list[str], final: bool
+) -> None:
+    """Every result and error message, touching blocks and mixed endings included."""
+    text = _text_of(lines, ends, final)
+    assert _outcome(lambda: read_script_block(text)) == script_reference.read_script_block(text)
+    assert [tuple(b) for b in find_blocks(text)] == [tuple(b) for b in script_reference.scan(text)[0]]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(SCAN_LINES | st.text(st.sampled_from("# /x\u00e9"), max_size=90), max_size=16),
+    st.lists(ENDS, min_size=16, max_size=16),
+    st.booleans(),
+    st.integers(1, 9),
+)
+def test_files_read_in_small_pieces_read_the_same(
+    scratch: Path, lines: list[str], ends: list[str], final: bool, piece: int
+) -> None:
+    """Pieces of a few bytes cut lines, CRLF pairs and characters anywhere: no difference."""
+    text = _text_of(lines, ends, final)
+    path = scratch / "pieces.py"
+    path.write_bytes(text.encode())
+    expected = script_reference.read_script_block(text, str(path))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(script, "_PIECE", piece)
+        patch.setattr(script, "_LONG", 100)
+        assert _outcome(lambda: script.scan_file(path)) == (
+            None if expected == f"{path}: no '# /// script' metadata block" else expected
+        )

@@ -309,6 +309,16 @@ def test_refusals(env: dict[str, Any], options: dict[str, Any], message: str) ->
     assert "\n" not in str(caught.value)
 
 
+def test_job_folder_with_a_backslash_is_refused() -> None:
+    job = make_job("echo.py", folder=Path("/jobs/a\\b/x"))
+    with pytest.raises(SlurmError) as caught:
+        render_sbatch(job)
+    assert str(caught.value) == (
+        "run.job.dir: the job folder must not contain a backslash, which Slurm's --output "
+        "cannot take (got '/jobs/a\\\\b/x')"
+    )
+
+
 def test_job_without_folder_is_refused() -> None:
     job = dataclasses.replace(make_job("echo.py"), dir=None)
     with pytest.raises(SlurmError) as caught:

@@ -574,7 +574,7 @@ def test_any_table_raises_only_runspec_errors(scratch: Path, toml: str) -> None:
     try:
         recipe = runspec.parse(path)
         json.dumps(recipe.to_dict(), default=str)
-        render_summary(recipe)
+        render_summary(recipe.to_dict())
     except runspec.RunspecError:
         assert errors
         return

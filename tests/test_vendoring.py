@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import runspec
-from runspec.script import find_scripts
+from runspec.discovery import scripts as find_scripts
 from tests.support import REPO
 
 HELLO = REPO / "examples" / "hello" / "train.py"
@@ -83,7 +83,7 @@ def test_works_vendored_under_another_package(somerepo: Path) -> None:
     ("args", "code", "start"),
     [
         (["show", str(HELLO)], 0, "name       examples/hello\n"),
-        (["check", str(REPO / "examples")], 0, "checked 4 files: 0 error(s), 0 warning(s)\n"),
+        (["check", str(REPO / "examples")], 0, "checked 7 files: 0 error(s), 0 warning(s)\n"),
         (["list", str(REPO / "examples")], 0, "NAME "),
         (["run", "--dry-run", str(HELLO)], 0, "# job config of examples-hello: "),
     ],
@@ -203,12 +203,12 @@ DUMP_CORPUS = """
 import json, sys
 import runspec
 from runspec import _toml
-from runspec.script import find_scripts
+from runspec.discovery import scripts as find_scripts
 parsed = {
     str(path): [runspec.parse(path).to_dict(), [str(p) for p in runspec.check(path)]]
     for path in find_scripts([sys.argv[1]])
 }
-print(json.dumps({"parser": _toml.loads.__module__, "parsed": parsed}))
+print(json.dumps({"parser": _toml._parse.__module__, "parsed": parsed}))
 """
 
 

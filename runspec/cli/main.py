@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import RunspecError
@@ -22,13 +22,48 @@ __all__ = ["main"]
 _Handler = Callable[[argparse.Namespace], int]
 
 
+def _help_width() -> int:
+    """The width argparse gives help text: ``$COLUMNS``, else the terminal's, else 80; less 2.
+
+    The same rule as ``shutil.get_terminal_size``, without importing ``shutil``, which
+    brings the compression modules into every start of the command.
+    """
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):  # no stdout, or not a terminal
+            columns = 0
+    return (columns or 80) - 2
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help formatter, sized by :func:`_help_width`."""
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:  # fmt: skip
+        width = _help_width() if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class _RawDescriptionFormatter(argparse.RawDescriptionHelpFormatter, _HelpFormatter):
+    """Descriptions and examples printed as written, sized by :func:`_help_width`."""
+
+
 def _parser(sub: Any, name: str, summary: str, example: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         name,
         help=summary,
         description=summary,
         epilog="example:\n  " + example.replace("\n", "\n  "),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RawDescriptionFormatter,
     )
     return parser
 
@@ -36,8 +71,14 @@ def _parser(sub: Any, name: str, summary: str, example: str) -> argparse.Argumen
 def _print_json(data: object) -> None:
     import json
 
-    # default=str: lenient parsing keeps TOML dates and times, which JSON lacks
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=_json_text))
+
+
+def _json_text(value: object) -> str:
+    """Lenient parsing keeps TOML dates and times, which JSON lacks: ISO 8601 text."""
+    from .._merge import iso_text  # only when such a value is printed
+
+    return str(iso_text(value))
 
 
 def _add_show_secrets(parser: argparse.ArgumentParser, what: str = "") -> None:
@@ -66,19 +107,18 @@ def _add_show(sub: Any) -> None:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .. import spec
-    from ..report import render_summary
+    from .. import declaration
 
-    recipe, problems = spec.inspect(args.script)
+    recipe, problems = declaration.inspect(args.script)
     if not args.show_secrets:
-        from types import MappingProxyType
-
         from .._masking import masked_tree
 
-        recipe = replace(recipe, env=MappingProxyType(masked_tree(dict(recipe.env))))
+        recipe["env"] = masked_tree(recipe["env"])
     if args.json:
-        _print_json(recipe.to_dict())
+        _print_json(recipe)
     else:
+        from ..report import render_summary
+
         print(render_summary(recipe), end="")
     for problem in problems:
         print(f"runspec: {problem}", file=sys.stderr)
@@ -100,12 +140,12 @@ def _add_check(sub: Any) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .. import script, spec
+    from .. import declaration, discovery
     from ..report import problems_json, render_report
 
     _require_paths(args.paths)
-    files = list(script.find_scripts(args.paths))
-    problems = [problem for path in files for problem in spec.check(path)]
+    files = list(discovery.scripts(args.paths))
+    problems = [problem for path in files for problem in declaration.check(path)]
     if args.json:
         _print_json(problems_json(problems, len(files)))
     else:
@@ -136,20 +176,18 @@ def _add_list(sub: Any) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .. import script, spec
-    from ..report import render_table
+    from .. import discovery
 
     _require_paths(args.dirs)
-    recipes = []
-    for path in script.find_scripts(args.dirs):
-        try:
-            recipes.append(spec.parse(path))
-        except RunspecError as exc:
-            _warn(str(exc))
-    recipes.sort(key=lambda recipe: (str(recipe.name), str(recipe.script_path)))
+    found = discovery.survey(args.dirs)
+    for problem in found.problems:
+        _warn(problem)
+    recipes = [entry.description for entry in found.recipes]
     if args.json:
-        _print_json([recipe.to_dict() for recipe in recipes])
+        _print_json(recipes)
     else:
+        from ..report import render_table
+
         print(render_table(recipes), end="")
     return 0
 
@@ -197,6 +235,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
         return 0
     profile = envfile.resolve(args.name)
     if not args.show_secrets:
+        from dataclasses import replace
         from types import MappingProxyType
 
         from .._masking import masked_tree
@@ -235,6 +274,10 @@ def _add_config(sub: Any) -> None:
         "--explain", action="store_true",
         help="print the job's run.env, each key with where it came from",
     )  # fmt: skip
+    parser.add_argument(
+        "--resolve-artifacts", action="store_true",
+        help="show ${art:...} references resolved in the registry (the artifacts extra)",
+    )  # fmt: skip
     _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_config)
 
@@ -248,7 +291,8 @@ def _assemble(args: argparse.Namespace, profile_name: str | None, create: bool) 
     envfile, profile = jobs.select_profile(profile_name, args.env_file)
     job = jobs.assemble(
         recipe, config=args.config, envfile=envfile, profile=profile,
-        overrides=args.overrides, job_dir=job_dir_for(jobs.job_name(recipe), create=create),
+        overrides=args.overrides,
+        job_dir=job_dir_for(jobs.job_name(recipe), create=create, via=getattr(args, "via", None)),
     )  # fmt: skip
     for warning in job.warnings:
         _warn(warning)
@@ -261,11 +305,22 @@ def _cmd_config(args: argparse.Namespace) -> int:
     from ..report import render_tree
 
     job = _assemble(args, args.profile, create=False)
-    shown = job.config if args.show_secrets else masked_tree(job.config)
+    config = _resolve_artifacts(job.config) if args.resolve_artifacts else job.config
+    shown = config if args.show_secrets else masked_tree(config)
     if args.explain:
         return _explain(job, shown["run"]["env"], args.json)
     print(config_text(shown) if args.json else render_tree(shown), end="")
     return 0
+
+
+def _resolve_artifacts(config: Any) -> Any:
+    from .._extras import calling_extra, import_extra
+
+    module = import_extra(
+        "runspec_extras.artifacts.resolvers", "artifacts", "config --resolve-artifacts"
+    )
+    with calling_extra():
+        return module.resolve_in_config(config)
 
 
 def _explain(job: Any, env: Any, as_json: bool) -> int:
@@ -300,7 +355,15 @@ def _add_run(sub: Any) -> None:
         "--dry-run", action="store_true", help="print what would run; write nothing"
     )
     _add_show_secrets(parser, " with --dry-run")
+    _add_via(parser)
     parser.set_defaults(handler=_cmd_run)
+
+
+def _add_via(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--via", choices=("runspec", "nemo-run"),
+        help="who runs a local or slurm job (default: the profile's launcher, else runspec)",
+    )  # fmt: skip
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -312,7 +375,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     job = _assemble(args, names[0] if names else None, create=not args.dry_run)
     options = executor.RunOptions(
         argv=tuple(sys.argv), args=tuple(args.script_args), detached=bool(args.detached),
-        show_secrets=args.show_secrets,
+        show_secrets=args.show_secrets, via=args.via,
     )  # fmt: skip
     if args.dry_run:
         print(executor.dry_run(job, options), end="")
@@ -451,6 +514,7 @@ def _add_submit(sub: Any) -> None:
         "--test-only", action="store_true", help="let sbatch validate; queue nothing"
     )
     parser.add_argument("--wait", action="store_true", help="follow the job; exit with its code")
+    _add_via(parser)
     parser.set_defaults(handler=_cmd_submit)
 
 
@@ -458,6 +522,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     from ..slurm.cluster import require_sbatch, send
 
     _require_profile(args)
+    if _through_nemo_run(args):
+        return _submit_through_nemo_run(args)
     if not _over_ssh(args):
         require_sbatch()
     _, sub = _slurm_job(args, submitting=True)
@@ -505,6 +571,31 @@ _TAIL_BYTES = 64 * 1024
 def _last_lines(data: bytes, count: int = 20) -> str:
     text = data.decode("utf-8", errors="replace")
     return "".join(text.splitlines(keepends=True)[-count:])
+
+
+def _through_nemo_run(args: argparse.Namespace) -> bool:
+    """Whether the profile (or ``--via``) sends this submission through nemo-run; decided
+    on the resolved profile, before any job folder is made."""
+    from ..job import select_profile
+    from ..run.executor import through_nemo_run
+
+    _, profile = select_profile(args.profile, args.env_file)
+    return profile is not None and through_nemo_run(profile.values, args.via)
+
+
+def _submit_through_nemo_run(args: argparse.Namespace) -> int:
+    """``submit`` as a detached nemo-run job: prints nemo-run's handle of it."""
+    from ..run import executor
+
+    for flag, used in (("--after", args.after), ("--test-only", args.test_only),
+                       ("--wait", args.wait)):  # fmt: skip
+        if used:
+            raise RunspecError(f"submit {flag}: not available for jobs that run through nemo-run")
+    job = _assemble(args, args.profile, create=True)
+    options = executor.RunOptions(
+        argv=tuple(sys.argv), args=tuple(args.script_args), detached=True, via=args.via
+    )
+    return executor.run(job, options)
 
 
 def _note(message: str) -> None:
@@ -556,6 +647,27 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
         else:
             _note(f"cancelled job {job_id}")
     return 0
+
+
+# artifacts ------------------------------------------------------------------
+
+
+def _add_artifacts(sub: Any) -> None:
+    summary = "Versioned artifacts: list, show, publish, get, alias, lineage (artifacts extra)."
+    # no -h here: 'runspec artifacts --help' is answered by the extra's own parser
+    parser = sub.add_parser("artifacts", help=summary, description=summary, add_help=False)
+    parser.add_argument("words", nargs="*", metavar="COMMAND ...")
+    parser.set_defaults(handler=lambda args: _cmd_artifacts(args.words))
+
+
+def _cmd_artifacts(words: list[str]) -> int:
+    """Hand ``runspec artifacts WORDS`` to the extra, which parses its own command line."""
+    from .._extras import calling_extra, import_extra
+
+    module = import_extra("runspec_extras.artifacts.cli", "artifacts", "runspec artifacts")
+    with calling_extra():
+        code: int = module.main(words)
+    return code
 
 
 # logs -----------------------------------------------------------------------
@@ -620,7 +732,7 @@ def _output_of(job_id: str, record: Any, transport: Any) -> Any:
 
 _COMMANDS = (
     _add_show, _add_check, _add_list, _add_env, _add_config, _add_run, _add_pipe,
-    _add_sbatch, _add_submit, _add_status, _add_cancel, _add_logs,
+    _add_sbatch, _add_submit, _add_status, _add_cancel, _add_logs, _add_artifacts,
 )  # fmt: skip
 
 
@@ -635,6 +747,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="runspec",
         description="Read, check and run self-describing recipe scripts.",
         epilog="Run 'runspec COMMAND --help' for a command's options and an example.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -657,6 +770,8 @@ def _split_script_args(words: list[str], command: str | None) -> tuple[list[str]
 def _dispatch(argv: Sequence[str] | None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     command = next((word for word in words if not word.startswith("-")), None)
+    if command == "artifacts":
+        return _cmd_artifacts(words[words.index(command) + 1 :])
     parser = build_parser(command)
     words, script_args = _split_script_args(words, command)
     args, extra = parser.parse_known_args(words)
@@ -679,10 +794,30 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     return handler(args)
 
 
+@contextmanager
+def _argparse_words_as_written() -> Iterator[None]:
+    """Let argparse use its own English words without looking each one up in gettext.
+
+    Every lookup imports ``locale`` on first use and tests for a catalogue file per
+    language of the environment: about 30 file-system calls on every start, for
+    catalogues Python does not ship (runspec's own help is English). The names are
+    restored afterwards, so other users of argparse in the process are unaffected.
+    """
+    names = vars(argparse)
+    saved: dict[str, Any] = {name: names[name] for name in ("_", "ngettext") if name in names}
+    names["_"] = lambda message: message
+    names["ngettext"] = lambda singular, plural, count: singular if count == 1 else plural
+    try:
+        yield
+    finally:
+        names.update(saved)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     try:
-        return _dispatch(argv)
+        with _argparse_words_as_written():
+            return _dispatch(argv)
     except RunspecError as exc:
         print(f"runspec: error: {exc}", file=sys.stderr)
         return 1

@@ -1,8 +1,10 @@
-"""Where jobs run: dispatch on the profile's ``executor``.
+"""Where jobs run: dispatch on the profile's ``executor`` and ``launcher``.
 
-``local`` (the default) and ``slurm`` are built in. Any other executor belongs to
-the nemo-run extra (``runspec_extras.nemo_run_executors``); while that is not
-installed, asking for one is an error that names the extra.
+``local`` (the default) and ``slurm`` are built in. The other executors belong to the
+nemo-run extra (``runspec_extras.nemo_run_executors``), and so does a ``local`` or
+``slurm`` job whose profile says ``launcher = "nemo-run"`` (or ``--via nemo-run``).
+While the extra is not installed, such a job is an error that names it; the extra is
+imported only then, never at start-up.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .._masking import masked, masked_tree
-from ..errors import MissingExtraError, PipelineError, RunspecError
-from ..job import Job, discard_dir, new_job_dir, timestamp, write_record
+from ..errors import PipelineError, RunspecError
+from ..job import Job, discard_dir, new_job_dir, probe_git, timestamp, write_record
+from ..profiles import EXECUTORS
 
 if TYPE_CHECKING:
     from .local import Launch
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CORE_EXECUTORS",
+    "NEMO_RUN_EXECUTORS",
     "RunOptions",
     "StepArguments",
     "dry_run",
@@ -33,9 +37,11 @@ __all__ = [
     "parse_steps",
     "run",
     "run_pipe",
+    "through_nemo_run",
 ]
 
 CORE_EXECUTORS = ("local", "slurm")
+NEMO_RUN_EXECUTORS = tuple(name for name in EXECUTORS if name not in CORE_EXECUTORS)
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class RunOptions:
     prefix: bool = False
     show_secrets: bool = False
     """Dry runs print secret values in clear."""
+    via: str | None = None
+    """``--via``: who runs the job (``runspec`` or ``nemo-run``); None: the profile says."""
 
 
 @dataclass(frozen=True)
@@ -60,31 +68,47 @@ class StepArguments:
     script_args: tuple[str, ...] = ()
 
 
+def through_nemo_run(env: Mapping[str, Any], via: str | None = None) -> bool:
+    """Whether a job with this ``run.env`` runs through nemo-run: its executor is one of
+    nemo-run's, or ``via`` (else the profile's ``launcher``) is ``nemo-run``."""
+    if str(env.get("executor", "local")) not in CORE_EXECUTORS:
+        return True
+    return (via or env.get("launcher")) == "nemo-run"
+
+
 def extra_executor(name: str) -> ModuleType:
-    """The module running executor ``name`` from the nemo-run extra, or a clear error."""
-    import importlib
+    """The extras' module that runs executor ``name`` through nemo-run, or one clear error:
+    the extra or nemo-run is missing (install advice), or installed but broken (the real
+    error; see :mod:`runspec._extras`)."""
+    from .._extras import calling_extra, import_extra
 
-    try:
-        # The extras are a separate, optional package: imported by name, never vendored.
-        return importlib.import_module("runspec_extras.nemo_run_executors")
-    except ImportError:
-        message = f"executor {name!r} needs the nemo-run extra: pip install 'runspec[nemo-run]'"
-        raise MissingExtraError(message, key="executor") from None
+    if name in CORE_EXECUTORS:
+        purpose = f"running the {name} executor through nemo-run"
+    else:
+        purpose = f"executor {name!r}"
+    package = import_extra("runspec_extras.nemo_run_executors", "nemo-run", purpose)
+    with calling_extra():
+        module: ModuleType = package.runner(purpose)
+    return module
 
 
-def job_dir_for(name: str, *, create: bool = True) -> Callable[[Mapping[str, Any]], Path]:
+def job_dir_for(
+    name: str, *, create: bool = True, via: str | None = None
+) -> Callable[[Mapping[str, Any]], Path]:
     """The ``job_dir`` callable for :func:`runspec.job.assemble`, by executor.
 
-    Local jobs: ``<job_dir or .runspec/jobs>/<timestamp>-<name>/``. Slurm jobs:
+    Local jobs, and every job that runs through nemo-run (whose own folders are nemo-run's
+    business): ``<job_dir or .runspec/jobs>/<timestamp>-<name>/``. Slurm jobs:
     ``<job_dir or remote_job_dir or ~/.runspec/jobs>/<name>/<timestamp>/`` (over ssh a
     folder on the cluster, staged in ``~/.runspec/jobs/<name>/<timestamp>/`` here).
     """
 
     def make(env: Mapping[str, Any]) -> Path:
         executor = str(env.get("executor", "local"))
-        if executor not in CORE_EXECUTORS:
-            extra_executor(executor)
-        if executor == "slurm":
+        nemo_run = through_nemo_run(env, via)
+        if nemo_run:
+            extra_executor(executor)  # a missing extra stops the job before its folder exists
+        if executor == "slurm" and not nemo_run:
             from ..slurm.cluster import new_job_folder
 
             return new_job_folder(env, name, create=create)
@@ -97,23 +121,27 @@ def job_dir_for(name: str, *, create: bool = True) -> Callable[[Mapping[str, Any
 
 def run(job: Job, options: RunOptions) -> int:
     """Run one job on its executor and return the exit code to leave with."""
+    if through_nemo_run(job.env, options.via):
+        from .._extras import calling_extra
+
+        module = extra_executor(job.executor)
+        with calling_extra():
+            code: int = module.run(job, options)
+        return code
     if job.executor == "local":
         return _run_local(job, options)
-    if job.executor == "slurm":
-        from ..slurm.follow import run_slurm
+    from ..slurm.follow import run_slurm
 
-        return run_slurm(job, argv=options.argv, args=options.args, detached=options.detached)
-    code: int = extra_executor(job.executor).run(job, options)
-    return code
+    return run_slurm(job, argv=options.argv, args=options.args, detached=options.detached)
 
 
 def _run_local(job: Job, options: RunOptions) -> int:
     from .local import run_local
 
     [launch] = _launchable([job], [options.args])
-    write_record(job, options.argv, job_id=str(os.getpid()))
+    probe_git(job.spec.script_path.parent)  # runs while the job starts; the record waits for it
     try:
-        result = run_local(job, launch)
+        result = run_local(job, launch, started=lambda: _write_records([job], options))
     except RunspecError as exc:
         write_record(job, options.argv, job_id=str(os.getpid()), error=str(exc))
         raise
@@ -137,6 +165,12 @@ def _single_failure(job: Job, result: PipelineResult) -> str:
 
 def dry_run(job: Job, options: RunOptions) -> str:
     """What ``run --dry-run`` prints: the job config and the exact command; nothing is written."""
+    if through_nemo_run(job.env, options.via):
+        from .._extras import calling_extra
+
+        module = extra_executor(job.executor)
+        with calling_extra():
+            return str(module.dry_run(job, options))
     if job.executor == "slurm":
         from ..slurm.follow import dry_run_slurm
 
@@ -144,8 +178,6 @@ def dry_run(job: Job, options: RunOptions) -> str:
             job, args=options.args, attached=not options.detached,
             show_secrets=options.show_secrets,
         )  # fmt: skip
-    if job.executor != "local":
-        return str(extra_executor(job.executor).dry_run(job, options))
     return _dry_run_local([job], [options.args], options.show_secrets)
 
 
@@ -206,25 +238,34 @@ def _parse_step(tokens: list[str], index: int) -> StepArguments:
 
 def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: RunOptions) -> int:
     """Run jobs joined by pipes on their (common) executor; return the exit code."""
-    executor = _common_executor(jobs)
+    try:
+        executor = _common_executor(jobs)
+    except PipelineError:
+        for job in jobs:
+            discard_dir(job.dir)  # none of the steps will run
+        raise
     if executor == "slurm":
         from ..slurm.follow import run_slurm_pipeline
 
         return run_slurm_pipeline(
             jobs, argv=options.argv, step_args=step_args, prefix=options.prefix
         )
-    if executor != "local":
-        code: int = extra_executor(executor).run_pipe(jobs, step_args, options)
-        return code
     from .local import run_steps
 
     launches = _launchable(jobs, step_args)
     for job in jobs:
-        write_record(job, options.argv, job_id=str(os.getpid()))
-    result = run_steps(jobs, launches, prefix=options.prefix)
+        probe_git(job.spec.script_path.parent)  # once per folder, while the steps start
+    started = lambda: _write_records(jobs, options)  # noqa: E731
+    result = run_steps(jobs, launches, prefix=options.prefix, started=started)
     if result.exit_code:
         print(f"runspec: {result.describe()}", file=sys.stderr)
     return result.exit_code
+
+
+def _write_records(jobs: Sequence[Job], options: RunOptions) -> None:
+    """Write each job's ``runspec.json`` once its steps have started."""
+    for job in jobs:
+        write_record(job, options.argv, job_id=str(os.getpid()))
 
 
 def _launchable(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> list[Launch]:
@@ -251,15 +292,20 @@ def dry_run_pipe(
         return dry_run_slurm_pipeline(
             jobs, step_args=step_args, prefix=options.prefix, show_secrets=options.show_secrets
         )
-    if executor != "local":
-        return str(extra_executor(executor).dry_run_pipe(jobs, step_args, options))
     return _dry_run_local(jobs, step_args, options.show_secrets)
 
 
 def _common_executor(jobs: Sequence[Job]) -> str:
+    """The executor of every step: one of the core's (nemo-run has no pipelines)."""
     executors = sorted({job.executor for job in jobs})
     if len(executors) != 1:
         raise PipelineError(
             f"pipe: all steps must run on one executor (got {', '.join(executors)})"
         )
+    if any(through_nemo_run(job.env) for job in jobs):
+        message = (
+            f"pipe: executor {executors[0]!r} runs through nemo-run, which has no pipelines; "
+            "pipelines run on runspec's own local and slurm executors"
+        )
+        raise PipelineError(message)
     return executors[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from ..auto_mount import local_notes
 from ..errors import PipelineError
 from ..job import Job
 from ..launch import program, torchrun_argv
+from ..tracking import wandb_variables
 from .pipeline.steps import Step
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ def _environment(job: Job) -> dict[str, str]:
     if job.dir is not None:
         env["RUNSPEC_JOB_DIR"] = str(job.dir)
         env["RUNSPEC_CONFIG"] = str(job.config_file)
+    env.update(wandb_variables(job.config["run"].get("wandb")))
     recipe_env = job.resolve(dict(job.spec.env))
     for values in (recipe_env, job.env.get("env_vars") or {}):
         env.update({str(key): env_text(value) for key, value in values.items()})
@@ -123,18 +125,27 @@ def _workdir(job: Job) -> str | None:
     return os.path.normpath(os.path.join(job.spec.script_path.parent, str(raw)))
 
 
-def run_steps(jobs: Sequence[Job], launches: Sequence[Launch], *, prefix: bool) -> PipelineResult:
-    """Write each job's config, then run the steps joined by pipes and wait for all."""
+def run_steps(
+    jobs: Sequence[Job], launches: Sequence[Launch], *, prefix: bool,
+    started: Callable[[], None] | None = None,
+) -> PipelineResult:  # fmt: skip
+    """Write each job's config, then run the steps joined by pipes and wait for all.
+
+    ``started`` is called once every step has started (see ``run_pipeline``).
+    """
     from .pipeline.engine import run_pipeline
 
     for job in jobs:
         if job.dir is not None:
             job.write_config()
-    return run_pipeline([launch.step for launch in launches], prefix_stderr=prefix)
+    steps = [launch.step for launch in launches]
+    return run_pipeline(steps, prefix_stderr=prefix, started=started)
 
 
-def run_local(job: Job, launch: Launch) -> PipelineResult:
+def run_local(
+    job: Job, launch: Launch, started: Callable[[], None] | None = None
+) -> PipelineResult:
     """Run one job here, as :func:`local_launch` made it start, and return how it ended."""
     for note in launch.notes:
         print(f"runspec: {note}", file=sys.stderr)
-    return run_steps([job], [launch], prefix=False)
+    return run_steps([job], [launch], prefix=False, started=started)

@@ -13,8 +13,9 @@ module              owns
                     code, stdout, stderr)``), the ``Transport`` protocol and this machine
 :mod:`.ssh`         the OpenSSH client: profile keys, one multiplexed connection per
                     target, the one function that quotes remote commands
-:mod:`.remote`      a login node over ssh as a ``Transport``: job folders and code
-                    snapshots sent, output read and followed
+:mod:`.remote`      a login node over ssh as a ``Transport``: job folders sent with
+                    ``sbatch`` in one command, output read and followed
+:mod:`.shipping`    code snapshots sent over ssh (rsync, else a tar stream)
 :mod:`.snapshot`    the code a job runs from, named by its content
 :mod:`.records`     finding a submitted job (and its login node) again by its id
 ==================  =====================================================================

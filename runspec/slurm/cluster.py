@@ -143,16 +143,15 @@ def code_for(job: Job, transport: Transport) -> tuple[Path | None, Code | None]:
     the recipe's folder is the snapshot, but only over ssh (a login node refuses it).
     """
     from .render import uses_snapshot
-    from .snapshot import take
+    from .snapshot import git_head, take
 
-    repo = repo_for(job)
     if not uses_snapshot(job.env):
-        return repo, None
-    if repo is None and transport.host is None:
+        return repo_for(job), None
+    head = git_head(job.spec.script_path.parent)
+    if head is None and transport.host is None:
         return None, None  # the renderer refuses: 'snapshot' needs the recipe in git
-    git = repo is not None
-    root = repo or job.spec.script_path.parent
-    snapshot = take(root, git=git)
+    root = head[0] if head else job.spec.script_path.parent
+    snapshot = take(root, git=head is not None, commit=head[1] if head else None)
     assert job.dir is not None
     return root, Code(snapshot, transport.code_folder(snapshot.id, job.dir))
 
@@ -288,6 +287,8 @@ def _records(sub: Submission, argv: Sequence[str], job_id: str, **extra: Any) ->
         snapshot = sub.code.snapshot
         shared["snapshot"] = {"id": snapshot.id, "files": len(snapshot.entries),
                               "folder": str(sub.code.folder)}  # fmt: skip
+        if snapshot.commit is not None:  # known already: no need to ask git again
+            shared["git"] = {"commit": snapshot.commit, "dirty": snapshot.dirty}
     for index, job in enumerate(sub.jobs, start=1):
         assert job.dir is not None
         in_pipeline = len(sub.jobs) > 1 or job.dir != sub.folder
@@ -324,8 +325,22 @@ def send(sub: Submission, *, argv: Sequence[str], test_only: bool = False) -> st
     except BaseException:
         transport.discard(folders)
         raise
-    _records(sub, argv, job_id)
+    if transport.host is None:
+        _records(sub, argv, job_id)
+    else:
+        _fill_records(sub, job_id)
     return job_id
+
+
+def _fill_records(sub: Submission, job_id: str) -> None:
+    """Put the job id into the staged records (as the cluster did into its copies)."""
+    from .remote import RECORD_JOB_ID
+
+    for job in sub.jobs:
+        assert job.dir is not None
+        path = sub.transport.stage(job.dir) / "runspec.json"
+        text = path.read_text(encoding="utf-8").replace(RECORD_JOB_ID, job_id)
+        write_atomic(path, text, path.stat().st_mode & 0o777)
 
 
 def _job_id(out: str) -> str:

@@ -10,7 +10,8 @@ folder links to its snapshot as ``code``. A snapshot the cluster lacks is sent o
 with ``rsync`` when both ends have it, else as a tar stream over the same connection,
 into a temporary folder renamed into place when complete.
 
-The remote side needs a POSIX shell, ``tar`` and Slurm; nothing of runspec.
+Sending a snapshot is :mod:`runspec.slurm.shipping`. The remote side needs a POSIX
+shell, ``tar`` and Slurm; nothing of runspec.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from __future__ import annotations
 import io
 import os
 import posixpath
+import re
 import select
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path, PurePath, PurePosixPath
 
 from ..errors import SlurmError
+from .shipping import Shipper, temporary_folder
 from .ssh import CONTROL_PERSIST_SECONDS, SshConnection, SshError, SshTarget
 from .transport import Code, Sink, remove_folder
 
@@ -35,16 +38,30 @@ RECORD_JOB_ID = "@RUNSPEC_JOB_ID@"
 _NO_PROGRAM, _NOT_WRITABLE, _NO_CODE, _FOLDER_EXISTS, _UNPACK_FAILED = 120, 121, 122, 123, 124
 
 # $1 root, $2 code id ('' for none), $3 link (folder/code, '' for none), $4 link target,
-# $5 number of folders; then the folders (relative to the root), then the command.
-# Exit codes 120-124 are this script's own; the command's are passed through. A record
-# shipped with the folders gets the job id the command printed (sbatch --parsable).
+# $5 a folder the snapshot was just sent into ('' for none), $6 number of folders; then the
+# folders (relative to the root), then the command. Exit codes 120-124 are this script's
+# own; the command's are passed through. A missing snapshot (122) is said before anything
+# is made, with whether rsync is there and which snapshot there is the newest. A sent
+# snapshot is renamed into place; when two submissions race to send the same one, the
+# first rename wins and the other copy goes (also when mv, seeing a folder, moved it inside
+# the winner's). A record shipped with the folders gets the job id the command printed
+# (sbatch --parsable).
 _INSTALL = """\
-root=$1 code=$2 link=$3 target=$4 count=$5
-shift 5
+root=$1 code=$2 link=$3 target=$4 arrived=$5 count=$6
+shift 6
 program=$(shift "$count" && printf "%s" "$1")
 command -v "$program" >/dev/null 2>&1 || exit 120
-mkdir -p -- "$root/.runspec/code" && [ -w "$root" ] || exit 121
-if [ -n "$code" ] && [ ! -d "$root/.runspec/code/$code" ]; then exit 122; fi
+store=$root/.runspec/code
+mkdir -p -- "$store" && [ -w "$root" ] || exit 121
+if [ -n "$arrived" ]; then
+    if [ ! -d "$store/$code" ]; then mv -- "$arrived" "$store/$code" 2>/dev/null || true; fi
+    rm -rf -- "$arrived" "$store/$code/${arrived##*/}"
+fi
+if [ -n "$code" ] && [ ! -d "$store/$code" ]; then
+    if command -v rsync >/dev/null 2>&1; then echo runspec-has-rsync; fi
+    echo "runspec-latest $(ls -t -- "$store" | head -n 1)"
+    exit 122
+fi
 left=$count
 for folder do
     [ "$left" -gt 0 ] || break
@@ -68,18 +85,6 @@ for folder do
     sed "s/@RUNSPEC_JOB_ID@/$id/g" "$record" >"$record.tmp" && cat "$record.tmp" >"$record"
     rm -f -- "$record.tmp"
 done
-"""
-
-# $1 code root, $2 snapshot id, $3 a temporary folder, $4 'unpack' to unpack a tar stream
-# from stdin into it first. Two submissions may race to send the same snapshot: the first
-# rename wins and the other copy is removed (also when mv, seeing a folder, moved it inside
-# the winner's).
-_STORE = """\
-final=$1/$2 temporary=$3
-if [ "$4" = unpack ]; then mkdir -p -- "$temporary" && tar -xpf - -C "$temporary" || exit 1; fi
-if [ ! -d "$final" ]; then mv -- "$temporary" "$final" 2>/dev/null || true; fi
-rm -rf -- "$temporary" "$final/${temporary##*/}"
-[ -d "$final" ] || { echo "the code snapshot did not arrive in $final" >&2; exit 1; }
 """
 
 # Follows $2 from byte $1 (1-based); ends when its stdin ends (the local ssh went away),
@@ -119,6 +124,7 @@ class SshTransport:
         self.host: str | None = target.host
         self.home = home
         self.ssh = connection or SshConnection(target, home=home)
+        self.shipper = Shipper(self.ssh)
 
     # -- commands ---------------------------------------------------------------------
 
@@ -160,14 +166,17 @@ class SshTransport:
     ) -> tuple[int, str, str]:
         """Send the staged folders (and the code if the cluster lacks it), then run ``command``.
 
-        One round trip when the code is there already; otherwise the code is sent and the
-        folders follow.
+        One round trip when the code is there already; otherwise three: the cluster says
+        it lacks the code, the code goes, then the folders follow.
         """
         payload = self._folders_tar(folders)
         install = self._install_argv(folders, command, code)
         status, out, err = self.ssh.run_bytes(install, stdin=payload)
         if status == _NO_CODE and code is not None:
-            self.send_code(code)
+            latest = re.search(rb"^runspec-latest ([0-9a-f]+)$", out, re.M)
+            self.shipper.told(b"runspec-has-rsync" in out, latest and latest.group(1).decode())
+            arrived = self.shipper.send(code)
+            install = self._install_argv(folders, command, code, arrived)
             status, out, err = self.ssh.run_bytes(install, stdin=payload)
         text = err.decode("utf-8", "replace").strip()
         if status in (_NO_PROGRAM, _NOT_WRITABLE, _NO_CODE, _FOLDER_EXISTS, _UNPACK_FAILED):
@@ -175,7 +184,11 @@ class SshTransport:
         return status, out.decode("utf-8", "replace"), text
 
     def _install_argv(
-        self, folders: Sequence[PurePath], command: Sequence[str], code: Code | None
+        self,
+        folders: Sequence[PurePath],
+        command: Sequence[str],
+        code: Code | None,
+        arrived: PurePath | None = None,
     ) -> list[str]:
         relative = [str(self._relative(folder)) for folder in folders]
         link = target = code_id = ""
@@ -183,7 +196,8 @@ class SshTransport:
             link = f"{relative[0]}/code"
             target = posixpath.relpath(str(code.folder), str(folders[0]))
             code_id = code.snapshot.id
-        head = [str(self.target.job_root), code_id, link, target, str(len(relative))]
+        sent = str(arrived) if arrived else ""
+        head = [str(self.target.job_root), code_id, link, target, sent, str(len(relative))]
         return ["sh", "-c", _INSTALL, "runspec-submit", *head, *relative, *command]
 
     def _install_error(self, status: int, program: str, said: str) -> SlurmError:
@@ -250,134 +264,23 @@ class SshTransport:
         ]
         if code is None:
             return lines
-        folder = PurePosixPath(str(code.folder))
-        temporary = folder.parent / f".{folder.name}.XXXXXXXX"
-        store = [
-            "sh",
-            "-c",
-            _STORE,
-            "runspec-store",
-            str(folder.parent),
-            folder.name,
-            str(temporary),
-        ]
+        temporary = temporary_folder(code, "XXXXXXXX")
         count = len(code.snapshot.entries)
-        lines += [
-            f"# first, only when {self.target.host} lacks code snapshot {code.snapshot.id} "
-            f"({count} files from {code.snapshot.root}): with rsync when both ends have it,",
-        ]
-        if self._rsync_shell() is not None:
-            lines += [
-                shlex.join(self.rsync_argv(code, temporary)) + "  # the file names on stdin",
-                shlex.join(ssh.argv(store)),
-                "# else as a tar stream on stdin:",
-            ]
-        return [*lines, shlex.join(ssh.argv([*store, "unpack"]))]
+        again = shlex.join(ssh.argv(self._install_argv(folders, command, code, temporary)))
+        return [
+            *lines,
+            f"# only when {self.target.host} lacks code snapshot {code.snapshot.id} ({count} "
+            f"files from {code.snapshot.root}), it is sent first, with rsync when both ends "
+            "have it (the file names on stdin):",
+            *self.shipper.describe(code, temporary),
+            "# then the job folder again, with the snapshot moved into place:", again,
+        ]  # fmt: skip
 
     # -- code ---------------------------------------------------------------------------
 
     def code_folder(self, snapshot_id: str, job_folder: PurePath | None = None) -> PurePosixPath:
         """``remote_job_dir/.runspec/code/<id>``, shared by every job with the same code."""
         return self.target.job_root / ".runspec" / "code" / snapshot_id
-
-    def send_code(self, code: Code) -> None:
-        """Send a snapshot into a temporary folder, then rename it into place."""
-        import secrets
-
-        folder = PurePosixPath(str(code.folder))
-        temporary = folder.parent / f".{folder.name}.{secrets.token_hex(4)}"
-        store = [
-            "sh",
-            "-c",
-            _STORE,
-            "runspec-store",
-            str(folder.parent),
-            folder.name,
-            str(temporary),
-        ]
-        if self.has_rsync():
-            self._rsync(code, temporary)
-            status, _, err = self.ssh.run_bytes(store)
-        else:
-            status, err = self._stream_tar(code, [*store, "unpack"])
-        if status != 0:
-            said = err.decode("utf-8", "replace").strip()
-            raise SlurmError(f"cannot store the code snapshot on {self.target.host}: {said}")
-
-    def has_rsync(self) -> bool:
-        """Whether both ends have rsync (asked of the login node once per process)."""
-        import shutil
-
-        if not hasattr(self, "_rsync_there"):
-            here = shutil.which("rsync") is not None and self._rsync_shell() is not None
-            self._rsync_there = (
-                here and self.ssh.run_bytes(["sh", "-c", "command -v rsync"])[0] == 0
-            )
-        return self._rsync_there
-
-    def _rsync_shell(self) -> str | None:
-        """The ssh command as rsync's ``-e`` takes it (words split at spaces, quotes kept)."""
-        words = []
-        for word in self.ssh.base_argv():
-            if word and not any(char in word for char in " \t\n'\"\\"):
-                words.append(word)
-            elif "'" not in word and "\n" not in word:
-                words.append(f"'{word}'")
-            elif '"' not in word and "\n" not in word:
-                words.append(f'"{word}"')
-            else:
-                return None  # a word rsync cannot be given: the tar stream carries the code
-        return " ".join(words)
-
-    def rsync_argv(self, code: Code, temporary: PurePath) -> list[str]:
-        """The rsync command that sends ``code`` into ``temporary`` (a folder on the cluster)."""
-        shell = self._rsync_shell()
-        assert shell is not None
-        source = str(code.snapshot.root).rstrip("/") + "/"
-        return [
-            "rsync", "-lpt", "--from0", "--files-from=-", "--chmod=Fa-w", "--secluded-args",
-            "-e", shell, "--", source, f"{self.target.destination}:{temporary}/",
-        ]  # fmt: skip
-
-    def _rsync(self, code: Code, temporary: PurePath) -> None:
-        self.ssh.prepare()
-        names = "".join(f"{path}\0" for path in code.snapshot.paths).encode(
-            "utf-8", "surrogateescape"
-        )
-        done = subprocess.run(
-            self.rsync_argv(code, temporary), input=names, capture_output=True, check=False
-        )
-        if done.returncode != 0:
-            lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            said = lines[-1] if lines else ""
-            code_ = done.returncode
-            raise SlurmError(f"rsync to {self.target.host} failed with exit code {code_}: {said}")
-
-    def _stream_tar(self, code: Code, unpack: Sequence[str]) -> tuple[int, bytes]:
-        import tempfile
-
-        from .snapshot import write_tar
-
-        with tempfile.TemporaryFile() as errors:
-            process = subprocess.Popen(
-                self.ssh.argv(unpack),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=errors,
-            )
-            assert process.stdin is not None
-            try:
-                write_tar(code.snapshot, process.stdin)
-            except BrokenPipeError:
-                pass  # the remote side failed: its exit code and message say why
-            finally:
-                process.stdin.close()
-            status = process.wait()
-            errors.seek(0)
-            said = errors.read()
-        if status == 255:
-            raise SshError(f"{self.target.host}: the connection failed while sending the code")
-        return status, said
 
     # -- output files -------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from .._environ import ENV_NAME, env_text
 from .._masking import MASK, secret_value, shown
 from ..errors import SlurmError
 from ..runenv import partition_for
+from ..tracking import wandb_variables
 
 if TYPE_CHECKING:
     from ..job import Job
@@ -149,14 +150,17 @@ class _Shell(str):
 
 
 def _join(argv: Iterable[str]) -> str:
-    import shlex
+    from shlex import quote
 
-    return " ".join(token if isinstance(token, _Shell) else shlex.quote(token) for token in argv)
+    return " ".join(token if isinstance(token, _Shell) else quote(token) for token in argv)
+
+
+_BREAK = re.compile(r"[\n\r\0]")
 
 
 def _one_line(value: object, key: str) -> str:
     text = str(value)
-    if any(char in text for char in "\n\r\0"):
+    if _BREAK.search(text):
         raise SlurmError(f"must not contain a newline or NUL (got {shown(text, key)})", key=key)
     return text
 
@@ -267,7 +271,14 @@ def _options(
         options["constraint"] = _one_line(env["constraint"], "run.env.constraint")
     if env.get("exclusive") is True:
         options["exclusive"] = True
-    where = _one_line(folder, "run.job.dir").replace("%", "%%")
+    where = _one_line(folder, "run.job.dir")
+    if "\\" in where:  # sbatch fails to open such an --output file: the job never starts
+        message = (
+            "the job folder must not contain a backslash, which Slurm's --output cannot "
+            f"take (got {str(folder)!r})"
+        )
+        raise SlurmError(message, key="run.job.dir")
+    where = where.replace("%", "%%")
     options["output"] = f"{where}/%x-%j.out"
     options["error"] = f"{where}/%x-%j.err"
     if dependency:
@@ -332,7 +343,8 @@ def _env_value(value: object, key: str) -> str:
 
 def _variables(job: Job) -> list[tuple[str, str, str]]:
     """(name, value, key) of the recipe's env (``${run.*}`` resolved), then the profile's."""
-    found = []
+    wandb = wandb_variables(job.config["run"].get("wandb"))
+    found: list[tuple[str, Any, str]] = [(name, value, "wandb") for name, value in wandb.items()]
     for name, raw in job.spec.env.items():
         value = job.resolve(raw) if isinstance(raw, str) else raw
         found.append((name, value, f"tool.runspec.env.{name}"))
@@ -357,17 +369,16 @@ class _Text:
         self.secrets: list[str] = []
 
     def add(self, *lines: str) -> None:
-        for line in lines:
-            self.lines.append(line)
-            self.masked.append(line)
+        self.lines.extend(lines)
+        self.masked.extend(lines)
 
     def export(self, name: str, value: str, indent: str = "") -> None:
-        import shlex
+        from shlex import quote
 
         secret = secret_value(name, value)
-        self.lines.append(f"{indent}export {name}={shlex.quote(value)}")
-        shown = shlex.quote(MASK) if secret else shlex.quote(value)
-        self.masked.append(f"{indent}export {name}={shown}")
+        line = f"{indent}export {name}={quote(value)}"
+        self.lines.append(line)
+        self.masked.append(f"{indent}export {name}={quote(MASK)}" if secret else line)
         if secret and name not in self.secrets:
             self.secrets.append(name)
 

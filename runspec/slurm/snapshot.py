@@ -12,6 +12,7 @@ folders are never part of a snapshot.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
@@ -23,7 +24,7 @@ from typing import IO
 from ..errors import SlurmError
 from .transport import Runner, run_program
 
-__all__ = ["Entry", "Snapshot", "blob_id", "take", "write_tar"]
+__all__ = ["Entry", "Snapshot", "blob_id", "git_head", "take", "write_tar"]
 
 _FILE, _EXECUTABLE, _LINK, _SUBMODULE = 0o100644, 0o100755, 0o120000, 0o160000
 _SKIPPED_FOLDERS = frozenset({".runspec", "__pycache__", ".git"})
@@ -47,8 +48,12 @@ class Snapshot:
     entries: tuple[Entry, ...]
     git: bool
     """Whether ``root`` is a git work tree (else: a plain folder, walked)."""
+    commit: str | None = None
+    """The work tree's ``HEAD`` commit, if it has one."""
+    dirty: bool = False
+    """Whether the files differ from ``commit`` (changed, untracked, or staged only)."""
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
         """32 hex digits naming the content: paths, modes and bytes of every file."""
         digest = hashlib.sha256()
@@ -84,35 +89,76 @@ def _blob(data: bytes | Iterable[bytes], size: int) -> str:
     return digest.hexdigest()
 
 
-def take(root: Path, *, git: bool, runner: Runner | None = None) -> Snapshot:
-    """List and name the files of ``root``: a git work tree (``git``) or a plain folder."""
-    found = _git_entries(root, runner or run_program) if git else _walk_entries(root)
-    entries = tuple(sorted(found, key=lambda entry: entry.path))
-    return Snapshot(root, entries, git)
+def take(
+    root: Path, *, git: bool, commit: str | None = None, runner: Runner | None = None
+) -> Snapshot:
+    """List and name the files of ``root``: a git work tree (``git``) or a plain folder.
+
+    ``commit`` is the work tree's ``HEAD``; with it the snapshot also says whether the
+    tree differs from that commit (``dirty``).
+    """
+    run = runner or run_program
+    if not git:
+        return Snapshot(root, tuple(sorted(_walk_entries(root), key=_path)), False)
+    entries, changed = _git_entries(root, run)
+    dirty = bool(changed) or (commit is not None and _staged(root, run))
+    return Snapshot(root, tuple(sorted(entries, key=_path)), True, commit, dirty)
 
 
-def _ls_files(root: Path, runner: Runner, *options: str) -> list[str]:
-    argv = ["git", "-C", str(root), "ls-files", "-z", *options]
+def _path(entry: Entry) -> str:
+    return entry.path
+
+
+def git_head(folder: Path, runner: Runner | None = None) -> tuple[Path, str | None] | None:
+    """The git work tree holding ``folder`` and its ``HEAD`` commit (None before the first
+    commit); None outside git. One ``git rev-parse``."""
+    run = runner or run_program
+    code, out, _ = run(["git", "-C", str(folder), "rev-parse", "--show-toplevel", "HEAD"])
+    lines = out.strip().splitlines()
+    if code == 0 and len(lines) == 2:
+        return Path(lines[0]), lines[1]
+    code, out, _ = run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"])
+    return (Path(out.strip()), None) if code == 0 and out.strip() else None
+
+
+def _staged(root: Path, runner: Runner) -> bool:
+    """Whether the index holds changes not committed yet."""
+    code, _, _ = runner(["git", "-C", str(root), "diff-index", "--cached", "--quiet", "HEAD", "--"])
+    return code != 0
+
+
+def _git_entries(root: Path, runner: Runner) -> tuple[list[Entry], set[str]]:
+    """The files of the work tree, and the paths that differ from the index.
+
+    One ``git ls-files``: the index with its blob ids, then again each path whose file
+    changed (modified or deleted), then the untracked files that are not ignored (bare
+    paths). Only the files that changed are read and hashed.
+    """
+    argv = ["git", "-C", str(root), "ls-files", "-z", "--stage", "--modified", "--others",
+            "--exclude-standard"]  # fmt: skip
     code, out, err = runner(argv)
     if code != 0:
         raise SlurmError(f"git ls-files failed with exit code {code}: {err.strip()}", path=root)
-    return [item for item in out.split("\0") if item]
-
-
-def _git_entries(root: Path, runner: Runner) -> Iterator[Entry]:
-    changed = set(_ls_files(root, runner, "--modified", "--others", "--exclude-standard"))
-    for line in _ls_files(root, runner, "--stage"):
-        info, _, path = line.partition("\t")
+    staged: dict[str, tuple[int, str]] = {}
+    changed: set[str] = set()
+    for line in filter(None, out.split("\0")):
+        info, tab, path = line.partition("\t")
+        if not tab:
+            changed.add(info)  # untracked
+            continue
         mode, blob, stage = info.split()
-        if stage != "0":
-            changed.add(path)  # a merge conflict: the work tree's file is what runs
-        elif path not in changed and int(mode, 8) != _SUBMODULE and not _skipped(path):
-            yield Entry(path, int(mode, 8), blob)
+        if stage != "0" or path in staged:
+            changed.add(path)  # listed again: changed in the work tree (or a conflict)
+        staged[path] = (int(mode, 8), blob)
+    entries = [
+        Entry(path, mode, blob) for path, (mode, blob) in staged.items()
+        if path not in changed and mode != _SUBMODULE and not _skipped(path)
+    ]  # fmt: skip
     for path in changed:
-        if not _skipped(path):
-            entry = _entry(root, path)
-            if entry is not None:
-                yield entry
+        entry = None if _skipped(path) else _entry(root, path)
+        if entry is not None:
+            entries.append(entry)
+    return entries, changed
 
 
 def _entry(root: Path, path: str) -> Entry | None:

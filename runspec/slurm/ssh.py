@@ -290,7 +290,15 @@ class SshConnection:
     def prepare(self) -> None:
         """Create the private socket folder (once), before the first command."""
         if not self._ready:
-            _private_folder(self.control_path.parent)
+            path = self.control_path
+            # ssh binds the socket under a name 17 bytes longer, then renames it
+            limit = 104 if sys.platform == "darwin" else 108
+            if len(os.fsencode(path)) + 17 >= limit:
+                raise SlurmError(
+                    f"the ssh socket path {path} is too long for a Unix socket ({limit} bytes "
+                    "with ssh's temporary suffix); runspec keeps sockets in ~/.runspec/ssh"
+                )
+            _private_folder(path.parent)
             self._ready = True
 
     # -- the shared connection ----------------------------------------------------------

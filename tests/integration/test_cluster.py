@@ -1,7 +1,9 @@
-"""The private test servers themselves: Slurm clusters.
+"""The private test servers themselves: Slurm clusters and sshd.
 
 What the rest of the suite relies on: jobs run where they were asked to and see what they
-were given; clusters in different folders run side by side without touching each other.
+were given; clusters in different folders run side by side without touching each other;
+the sshd lets the test key in, carries rsync and tar streams, and can be taken down and
+brought back.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tests.cluster.slurm import (
     new_cluster,
     reap_abandoned_clusters,
 )
+from tests.cluster.sshd import SshServer, discard_server, new_server, reap_abandoned_servers
 
 JOB_TIMEOUT_SECONDS = 120
 
@@ -243,3 +246,169 @@ def test_clusters_of_dead_sessions_are_reaped() -> None:
     assert abandoned.folder.parent in reaped
     assert all(map(gone, pids))
     assert not abandoned.folder.parent.exists()
+
+
+# ------------------------------------------------------------------------------ sshd
+
+
+def home_ssh_state() -> list[tuple[str, float]] | None:
+    """What the user's own ssh folder holds (names and mtimes), or None if there is none."""
+    folder = Path.home() / ".ssh"
+    if not folder.is_dir():
+        return None
+    return sorted((path.name, path.stat().st_mtime) for path in folder.iterdir())
+
+
+def test_ssh_runs_commands_as_the_current_user(sshd_server: SshServer) -> None:
+    done = sshd_server.ssh("echo hi; id -un")
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"hi\n{sshd_server.user}\n", "")
+    by_address = subprocess.run(
+        ["ssh", "-F", str(sshd_server.config), "-p", str(sshd_server.port), sshd_server.host,
+         "echo", "by", "address"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (by_address.returncode, by_address.stdout) == (0, "by address\n"), by_address.stderr
+
+
+def test_only_the_test_user_and_key_get_in(sshd_server: SshServer, tmp_path: Path) -> None:
+    stranger = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    base = ["ssh", "-F", "/dev/null", "-p", str(sshd_server.port), "-o", "BatchMode=yes",
+            "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
+            "-o", f"UserKnownHostsFile={sshd_server.known_hosts}",
+            "-o", "StrictHostKeyChecking=yes"]  # fmt: skip
+    attempts = {
+        "stranger key": [*base, "-i", str(stranger), f"{sshd_server.user}@{sshd_server.host}"],
+        "other user": [*base, "-i", str(sshd_server.identity), f"nobody@{sshd_server.host}"],
+        "test key": [
+            *base,
+            "-i",
+            str(sshd_server.identity),
+            f"{sshd_server.user}@{sshd_server.host}",
+        ],
+    }
+    results = {
+        name: subprocess.run([*argv, "true"], capture_output=True, text=True, timeout=60).returncode
+        for name, argv in attempts.items()
+    }
+    assert results == {"stranger key": 255, "other user": 255, "test key": 0}
+
+
+def make_tree(root: Path) -> dict[str, bytes]:
+    files = {
+        "a.txt": b"alpha\n",
+        "sub/b.bin": bytes(range(256)) * 64,
+        "sub/deeper/it's $(odd).txt": "spaces, quotes and unicode: é\n".encode(),
+    }
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return files
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in root.rglob("*")
+        if path.is_file()
+    }
+
+
+def test_rsync_round_trip(sshd_server: SshServer, tmp_path: Path) -> None:
+    files = make_tree(tmp_path / "src")
+    shell = f"ssh -F {sshd_server.config}"
+    remote = f"{sshd_server.alias}:{tmp_path / 'remote'}/"
+    for source, target in ((f"{tmp_path / 'src'}/", remote), (remote, f"{tmp_path / 'back'}/")):
+        done = subprocess.run(["rsync", "-a", "-e", shell, source, target],
+                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert read_tree(tmp_path / "remote") == files
+    assert read_tree(tmp_path / "back") == files
+
+
+def test_tar_stream_round_trip(sshd_server: SshServer, tmp_path: Path) -> None:
+    files = make_tree(tmp_path / "src")
+    (tmp_path / "remote").mkdir()
+    packed = subprocess.run(["tar", "-C", str(tmp_path / "src"), "-cf", "-", "."],
+                            capture_output=True, check=True)  # fmt: skip
+    unpack = subprocess.run(
+        sshd_server.ssh_argv(f"tar -C '{tmp_path / 'remote'}' -xf -"),
+        input=packed.stdout, capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert unpack.returncode == 0, unpack.stderr
+    back = subprocess.run(sshd_server.ssh_argv(f"tar -C '{tmp_path / 'remote'}' -cf - ."),
+                          capture_output=True, timeout=120, check=True)  # fmt: skip
+    (tmp_path / "back").mkdir()
+    subprocess.run(["tar", "-C", str(tmp_path / "back"), "-xf", "-"], input=back.stdout, check=True)
+    assert read_tree(tmp_path / "remote") == files
+    assert read_tree(tmp_path / "back") == files
+
+
+def test_server_goes_down_and_comes_back(sshd_server: SshServer) -> None:
+    port = sshd_server.port
+    with sshd_server.down():
+        assert sshd_server.listener() is None
+        refused = sshd_server.ssh("true")
+        assert refused.returncode == 255
+        assert "Connection refused" in refused.stderr
+    assert sshd_server.ssh("echo back").stdout == "back\n"
+    assert sshd_server.port == port
+
+
+def test_dropped_connections_end_and_new_ones_work(sshd_server: SshServer) -> None:
+    follower = subprocess.Popen(
+        sshd_server.ssh_argv("echo started; exec sleep 300"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert follower.stdout is not None
+        assert follower.stdout.readline() == "started\n"
+        assert sshd_server.drop_connections() == 1
+        assert follower.wait(timeout=60) == 255
+    finally:
+        follower.kill()
+        follower.communicate()
+    assert sshd_server.ssh("echo again").stdout == "again\n"
+
+
+def test_ssh_leaves_the_users_own_ssh_folder_alone(tmp_path: Path) -> None:
+    before = home_ssh_state()
+    server = new_server()
+    try:
+        assert server.ssh("true").returncode == 0
+        assert server.ssh("true").returncode == 0
+    finally:
+        discard_server(server)
+    assert home_ssh_state() == before
+
+
+@pytest.mark.slurm
+def test_login_node_submits_to_the_private_cluster(
+    slurm_login_node: SshServer, slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    """Remote commands on the login node reach the session's private cluster."""
+    done = slurm_login_node.ssh(
+        f"sbatch --parsable --wait --chdir='{tmp_path}' --output=%j.out "
+        "--wrap='echo $SLURM_CONF on $SLURMD_NODENAME'"
+    )
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.strip()
+    assert (tmp_path / f"{job_id}.out").read_text() == f"{slurm_cluster.conf} on node1\n"
+    assert slurm_login_node.ssh("sinfo -h -o %P").stdout == "debug*\n"
+
+
+def test_servers_of_dead_sessions_are_reaped() -> None:
+    abandoned, alive = new_server(), new_server()
+    (abandoned.folder / OWNER_FILE).write_text(f"{dead_pid()} 0\n")
+    listener = abandoned.listener()
+    assert listener is not None
+    try:
+        reaped = reap_abandoned_servers()
+        assert abandoned.folder in reaped
+        assert alive.folder not in reaped
+        assert alive.ssh("true").returncode == 0
+    finally:
+        discard_server(alive)
+        discard_server(abandoned)
+    assert gone(listener)
+    assert not abandoned.folder.exists()

@@ -23,7 +23,7 @@ from .stderr import StderrTaps
 from .steps import PipelineResult, Step, step_label
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from .spawn import Stream
 
@@ -39,11 +39,14 @@ def run_pipeline(
     grace: float = 5.0,
     stdin: Stream = None,
     stdout: Stream = None,
+    started: Callable[[], None] | None = None,
 ) -> PipelineResult:
     """Run ``steps`` joined by OS pipes and wait for all of them (see the package doc).
 
     The first step reads ``stdin`` (default: runspec's), the last writes to
     ``stdout`` (default: runspec's); both may be file descriptors or files.
+    ``started`` is called once every step has started (bookkeeping that need not
+    delay them); if it raises, the steps are stopped as when one cannot start.
     Raises :class:`PipelineError` when a step cannot be started, after stopping
     the steps already started.
     """
@@ -54,7 +57,7 @@ def run_pipeline(
     engine = _Engine(grace)
     try:
         with forwarding(engine.notify):
-            engine.start(steps, stdin, stdout, prefix_stderr)
+            engine.start(steps, stdin, stdout, prefix_stderr, started)
             return engine.run()
     finally:
         engine.close()
@@ -85,8 +88,11 @@ class _Engine:
         """Record a signal runspec received (called from the signal handler)."""
         self._inbox.notify(signum)
 
-    def start(self, steps: Sequence[Step], stdin: Stream, stdout: Stream, prefix: bool) -> None:
-        """Start the steps, joined by pipes; on failure stop those started, re-raise."""
+    def start(
+        self, steps: Sequence[Step], stdin: Stream, stdout: Stream, prefix: bool,
+        started: Callable[[], None] | None = None,
+    ) -> None:  # fmt: skip
+        """Start the steps, joined by pipes, then call ``started``; on failure stop them."""
 
         def start_one(
             index: int, step: Step, reader: Stream, writer: Stream, link: str | None
@@ -101,6 +107,8 @@ class _Engine:
 
         try:
             start_joined(steps, stdin, stdout, start_one)
+            if started is not None:
+                started()
         except BaseException:
             import signal
 

@@ -30,6 +30,8 @@ export MASTER_PORT=$((20000 + SLURM_JOB_ID % 10000))
 if [[ -n ${SLURM_CPUS_PER_TASK:-} ]]; then
     export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK
 fi
+export WANDB_PROJECT=nemotron
+export WANDB_ENTITY=my-team
 export NCCL_DEBUG=WARN
 
 # runspec: startup commands

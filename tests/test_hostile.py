@@ -1,0 +1,281 @@
+"""Hostile documents: one line naming the file, never a traceback; the other files still count.
+
+Recipes, env.toml files, config files and override values nested hundreds of levels
+deep, holding integers of thousands of digits, or TOML dates and times.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.support import block
+
+DEEP_ARRAY = "[" * 600 + "]" * 600
+DEEP_TABLE = "{a = " * 600 + "1" + "}" * 600
+HUGE_INT = "9" * 4301
+HEX_INT = "0x" + "f" * 3700  # parses, but has more than 4300 decimal digits
+
+HOSTILE_RECIPES = {
+    "deep-array": (f"deep = {DEEP_ARRAY}", "invalid TOML: nested more than 100 levels deep"),
+    "deep-table": (f"deep = {DEEP_TABLE}", "invalid TOML: nested more than 100 levels deep"),
+    "dotted-600": (".".join(["a"] * 600) + " = 1", "invalid TOML: nested more than 100 levels deep"),
+    "huge-int": (
+        f"[tool.runspec.resources]\nnodes = {HUGE_INT}",
+        "invalid TOML: integer out of range (TOML integers are 64-bit)",
+    ),
+    "hex-int": (
+        f"[tool.runspec.resources]\nnodes = {HEX_INT}",
+        "invalid TOML: integer out of range (TOML integers are 64-bit)",
+    ),
+    "big-int": (
+        "[tool.runspec.resources]\nnodes = 9223372036854775808",
+        "invalid TOML: integer out of range (TOML integers are 64-bit)",
+    ),
+}
+
+
+def _recipe(folder, name, extra):
+    path = folder / name
+    path.write_text(block(f'[tool.runspec]\nname = "{name}"\n{extra}\n') + "print(1)\n")
+    return path
+
+
+@pytest.mark.parametrize(("extra", "message"), HOSTILE_RECIPES.values(), ids=HOSTILE_RECIPES)
+def test_hostile_recipe_is_one_line_and_others_still_count(runspec, tmp_path, extra, message):
+    _recipe(tmp_path, "a_good.py", "")
+    bad = _recipe(tmp_path, "b_bad.py", extra)
+    _recipe(tmp_path, "c_good.py", "")
+    line = 5 + extra.count("\n")  # the closing "# ///" line of the block
+    expected = f"{bad}:{line}: {message}"
+
+    shown = runspec("show", str(bad), cwd=tmp_path)
+    assert (shown.returncode, shown.stderr) == (1, f"runspec: error: {expected}\n")
+
+    checked = runspec("check", str(tmp_path), cwd=tmp_path)
+    assert checked.returncode == 1
+    assert checked.stdout == (
+        f"{bad}:{line}: error: {message}\nchecked 3 files: 1 error(s), 0 warning(s)\n"
+    )
+
+    listed = runspec("list", "--json", str(tmp_path), cwd=tmp_path)
+    assert listed.returncode == 0
+    assert [recipe["name"] for recipe in json.loads(listed.stdout)] == ["a_good.py", "c_good.py"]
+    assert listed.stderr == f"runspec: warning: {expected}\n"
+
+
+HOSTILE_PROFILES = {
+    "deep-array": (f"deep = {DEEP_ARRAY}", "invalid TOML: nested more than 100 levels deep"),
+    "deep-table": (f"deep = {DEEP_TABLE}", "invalid TOML: nested more than 100 levels deep"),
+    "dotted-600": (".".join(["a"] * 600) + " = 1", "invalid TOML: nested more than 100 levels deep"),
+    "huge-int": (f"nodes = {HUGE_INT}", "invalid TOML: integer out of range (TOML integers are 64-bit)"),
+    "hex-int": (f"nodes = {HEX_INT}", "invalid TOML: integer out of range (TOML integers are 64-bit)"),
+}
+
+
+@pytest.mark.parametrize(("line", "message"), HOSTILE_PROFILES.values(), ids=HOSTILE_PROFILES)
+@pytest.mark.parametrize("command", ["env", "env --check", "config", "run --dry-run"])
+def test_hostile_env_file_is_one_line(runspec, tmp_path, line, message, command):
+    recipe = _recipe(tmp_path, "r.py", '[tool.runspec.config]\nformat = "json"')
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "default.json").write_text("{}")
+    env = tmp_path / "env.toml"
+    env.write_text(f"[dev]\n{line}\n")
+    words = command.split()
+    argv = words if words[0] == "env" else [words[0], str(recipe), "-p", "dev", *words[1:]]
+    done = runspec(*argv, "--env-file", str(env), cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (1, f"runspec: error: {env}: {message}\n")
+
+
+HOSTILE_OVERRIDES = {
+    "huge-int": (
+        f"a={HUGE_INT}",
+        f"invalid override 'a={HUGE_INT[:38]}...': integer has more than 4300 digits",
+    ),
+    "deep-json": (
+        "a=" + "[" * 1500 + "]" * 1500,
+        "invalid override 'a=" + "[" * 38 + "...': value nested more than 100 levels deep",
+    ),
+    "deep-json-101": (
+        "a=" + "[" * 101 + "]" * 101,
+        "invalid override 'a=" + "[" * 38 + "...': value nested more than 100 levels deep",
+    ),
+    "huge-int-in-json": (
+        f"a=[{HUGE_INT}]",
+        f"invalid override 'a=[{HUGE_INT[:37]}...': integer has more than 4300 digits",
+    ),
+}
+
+
+@pytest.mark.parametrize(("override", "message"), HOSTILE_OVERRIDES.values(), ids=HOSTILE_OVERRIDES)
+def test_hostile_override_is_one_line(cli, tmp_path, override, message):
+    recipe = _recipe(tmp_path, "r.py", '[tool.runspec.config]\nformat = "json"')
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "default.json").write_text('{"a": 1}')
+    done = cli("config", recipe, override)
+    assert (done.code, done.out, done.err) == (1, "", f"runspec: error: {message}\n")
+
+
+def test_override_nested_100_levels_is_fine(cli, tmp_path):
+    recipe = _recipe(tmp_path, "r.py", '[tool.runspec.config]\nformat = "json"')
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "default.json").write_text('{"a": 1}')
+    done = cli("config", recipe, "a=" + "[" * 99 + "]" * 99, "--json")
+    assert done.code == 0, done.err
+
+
+HOSTILE_CONFIGS = {
+    "deep": ("[" * 1500 + "]" * 1500, "invalid JSON: nested more than 100 levels deep"),
+    "deep-101": (
+        '{"a": ' + "[" * 100 + "]" * 100 + "}",
+        "invalid JSON: nested more than 100 levels deep",
+    ),
+    "huge-int": ('{"a": ' + HUGE_INT + "}", "invalid JSON: integer has more than 4300 digits"),
+}
+
+
+@pytest.mark.parametrize(("text", "message"), HOSTILE_CONFIGS.values(), ids=HOSTILE_CONFIGS)
+def test_hostile_json_config_is_one_line(cli, tmp_path, text, message):
+    recipe = _recipe(tmp_path, "r.py", '[tool.runspec.config]\nformat = "json"')
+    (tmp_path / "config").mkdir()
+    config = tmp_path / "config" / "default.json"
+    config.write_text(text)
+    done = cli("config", recipe)
+    assert (done.code, done.err) == (1, f"runspec: error: {config}: {message}\n")
+
+
+# -- dates and times ----------------------------------------------------------------------
+
+DATES_ENV = """\
+[dev]
+start = 1979-05-27
+at = 1979-05-27T07:32:00Z
+local = 1979-05-27T07:32:00.5
+clock = 07:32:00
+[dev.env_vars]
+WHEN = 2024-01-02
+[wandb]
+since = 2020-02-02T10:00:00+02:00
+"""
+
+
+def test_toml_dates_reach_json_as_iso_strings(cli, tmp_path):
+    recipe = _recipe(tmp_path, "r.py", '[tool.runspec.config]\nformat = "json"')
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "default.json").write_text('{"when": "${run.env.at}"}')
+    (tmp_path / "env.toml").write_text(DATES_ENV)
+    done = cli("config", recipe, "-p", "dev", "--env-file", tmp_path / "env.toml", "--json")
+    assert done.code == 0, done.err
+    config = json.loads(done.out)
+    env = config["run"]["env"]
+    assert (env["start"], env["at"], env["local"], env["clock"]) == (
+        "1979-05-27", "1979-05-27T07:32:00+00:00", "1979-05-27T07:32:00.500000", "07:32:00",
+    )  # fmt: skip
+    assert env["env_vars"]["WHEN"] == "2024-01-02"
+    assert config["run"]["wandb"]["since"] == "2020-02-02T10:00:00+02:00"
+    assert config["when"] == "1979-05-27T07:32:00+00:00"
+
+
+def test_toml_dates_run_locally(runspec, tmp_path):
+    recipe = tmp_path / "r.py"
+    recipe.write_text(
+        block('[tool.runspec]\n[tool.runspec.run]\nlaunch = "direct"\n'
+              '[tool.runspec.config]\nformat = "json"\n')
+        + "import json, os, sys\nprint(os.environ['WHEN'], json.load(open(sys.argv[2]))['run']['env']['at'])\n"
+    )  # fmt: skip
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "default.json").write_text("{}")
+    (tmp_path / "env.toml").write_text(DATES_ENV)
+    (tmp_path / "pyproject.toml").write_text("")
+    done = runspec("run", str(recipe), "-p", "dev", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "2024-01-02 1979-05-27T07:32:00+00:00\n"
+
+
+def test_show_json_prints_dates_as_iso(cli, tmp_path):
+    recipe = _recipe(tmp_path, "r.py", "docs = 1979-05-27T07:32:00Z")
+    done = cli("show", "--json", recipe)
+    assert json.loads(done.out)["docs"] == "1979-05-27T07:32:00+00:00"
+    assert done.err == (
+        f"runspec: {recipe}:4: error: tool.runspec.docs: must be a string "
+        "(got 1979-05-27T07:32:00+00:00)\n"
+    )
+
+
+def test_env_json_prints_dates_as_iso(cli, tmp_path):
+    (tmp_path / "env.toml").write_text(DATES_ENV)
+    done = cli("env", "dev", "--env-file", tmp_path / "env.toml", "--json")
+    assert json.loads(done.out)["values"]["at"] == "1979-05-27T07:32:00+00:00"
+
+
+# -- property tests: whatever the document, one line or success, never a traceback --------
+
+_DEPTHS = st.integers(min_value=1, max_value=700)
+_INTS = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.integers(min_value=4290, max_value=4400).map(lambda n: "9" * n),
+    st.integers(min_value=1, max_value=4000).map(lambda n: "0x" + "f" * n),
+)
+_DATES = st.one_of(
+    st.dates().map(lambda d: d.isoformat()),
+    st.datetimes().map(lambda d: d.isoformat()),
+    st.times().map(lambda t: t.isoformat()),
+)
+
+
+@st.composite
+def _values(draw):
+    depth = draw(_DEPTHS)
+    kind = draw(st.sampled_from(["array", "table", "dotted"]))
+    leaf = draw(st.one_of(_INTS, _DATES))
+    if kind == "array":
+        return f"v = {'[' * depth}{leaf}{']' * depth}"
+    if kind == "table":
+        return f"v = {'{a = ' * depth}{leaf}{'}' * depth}"
+    return ".".join(["v"] * depth) + f" = {leaf}"
+
+
+def _main(*argv: str) -> tuple[int, str, str]:
+    """Run the CLI in this process: an uncaught exception fails the test with its traceback."""
+    import contextlib
+    import io
+
+    from runspec.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@settings(max_examples=40, deadline=None)
+@given(value=_values())
+def test_no_hostile_profile_value_gives_a_traceback(tmp_path_factory, value):
+    folder = tmp_path_factory.mktemp("env")
+    recipe = _recipe(folder, "r.py", '[tool.runspec.config]\nformat = "json"')
+    (folder / "config").mkdir()
+    (folder / "config" / "default.json").write_text("{}")
+    (folder / "env.toml").write_text(f"[dev]\n{value}\n")
+    for argv in (["env", "dev"], ["config", str(recipe), "-p", "dev", "--json"]):
+        code, out, err = _main(*argv, "--env-file", str(folder / "env.toml"))
+        assert code in (0, 1)
+        if code:
+            assert err.count("\n") == 1 and err.startswith("runspec: error: "), err
+        elif argv[0] == "config":
+            json.loads(out)
+
+
+@settings(max_examples=40, deadline=None)
+@given(value=_values())
+def test_no_hostile_recipe_value_gives_a_traceback(tmp_path_factory, value):
+    folder = tmp_path_factory.mktemp("recipe")
+    _recipe(folder, "a.py", "")
+    bad = _recipe(folder, "b.py", value)
+    _, out, _ = _main("show", "--json", str(bad))
+    _, out, _ = _main("list", "--json", str(folder))
+    assert "a.py" in [recipe["name"] for recipe in json.loads(out)]
+    _, out, _ = _main("check", str(folder))
+    assert "checked 2 files" in out

@@ -1,0 +1,149 @@
+"""``runspec run --dry-run`` through nemo-run: nemo-run's own dry run of cookbook-style
+profiles for executors there is nothing to submit to here (Docker, DGX Cloud, Lepton).
+
+The output is compared with golden files after replacing what changes from run to run
+(temporary folders, time stamps, nemo-run's experiment ids and random rendezvous ids). To
+regenerate them and review the diff:
+
+    RUNSPEC_REGEN_GOLDEN=1 python -m pytest tests/test_nemo_run_dry_run.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.nemo_run_support import import_nemo_run, make_repo
+from tests.support import Result, require_module
+
+require_module("nemo_run")
+import_nemo_run()
+
+pytestmark = pytest.mark.extra
+
+GOLDEN = Path(__file__).parent / "golden" / "nemo_run"
+
+ENV_TOML = """\
+[workstation]
+executor = "docker"
+container_image = "nvcr.io/nvidia/pytorch:24.05-py3"
+gpus_per_node = 2
+nproc_per_node = 2
+mounts = ["/data:/data"]
+ipc_mode = "host"
+shm_size = "16g"
+
+[workstation.env_vars]
+HF_TOKEN = "hf_secret_value"
+
+[dgx]
+executor = "dgxcloud"
+base_url = "https://dgx.example.com/api/v1"
+kube_apiserver_url = "https://k8s.example.com"
+app_id = "my-app"
+app_secret = "s3cr3t-value"
+project_name = "nemotron"
+container = "nvcr.io/nvidia/nemo:25.07"
+pvc_nemo_run_dir = "/workspace/nemo-run"
+pvcs = [{ name = "workspace", path = "/workspace", claimName = "ws-claim" }]
+nodes = 2
+gpus_per_node = 8
+
+[lepton]
+executor = "lepton"
+container = "nvcr.io/nvidia/nemo:25.07"
+nemo_run_dir = "/shared/nemo-run"
+resource_shape = "gpu.8xh100-80gb"
+node_group = "my-node-group"
+nodes = 2
+gpus_per_node = 8
+mounts = ["/shared/data:/data"]
+mount_from = "node-nfs:lepton-shared-fs"
+startup_commands = ["pip install -e ."]
+
+[lepton.env_vars]
+NCCL_DEBUG = "WARN"
+"""
+
+_VARIABLE = [
+    (re.compile(r"/tmp/runspec-nemo-run-[^/\s'\"]+"), "<nemo-run-home>"),
+    (re.compile(r"\d{8}-\d{6}"), "<stamp>"),
+    (re.compile(r"(demo-train)[_-]\d{15,}"), r"\1_<id>"),
+    (re.compile(r"id: demo-train-[a-z0-9]+"), "id: demo-train-<id>"),
+    (re.compile(r"(- --rdzv-id\n\s+- )'\d+'"), r"\1'<rdzv-id>'"),
+]
+
+
+def normalized(text: str, tmp_path: Path) -> str:
+    text = text.replace(str(tmp_path), "<tmp>")
+    for pattern, replacement in _VARIABLE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@pytest.fixture
+def recipe_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    repo = tmp_path / "repo"
+    make_repo(repo, launch="torchrun")
+    (repo / "env.toml").write_text(ENV_TOML, encoding="utf-8")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("NEMORUN_HOME", str(tmp_path / "nemo-run-home"))
+    return repo
+
+
+@pytest.mark.parametrize("profile", ["workstation", "dgx", "lepton"])
+def test_dry_run_golden(
+    cli: Callable[..., Result], recipe_repo: Path, tmp_path: Path, profile: str
+) -> None:
+    result = cli("run", "recipes/train.py", "-p", profile, "--dry-run", "train.lr=0.5", "--", "--x")
+    assert (result.code, result.err) == (0, "")
+    text = normalized(result.out, tmp_path)
+    path = GOLDEN / f"{profile}.txt"
+    if os.environ.get("RUNSPEC_REGEN_GOLDEN") == "1":
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
+def test_dry_run_writes_nothing(
+    cli: Callable[..., Result], recipe_repo: Path, tmp_path: Path
+) -> None:
+    before = sorted(p.name for p in Path("/tmp").glob("runspec-nemo-run-*"))
+    result = cli("run", "recipes/train.py", "-p", "lepton", "--dry-run")
+    assert result.code == 0
+    assert sorted(p.name for p in recipe_repo.rglob("*") if ".git" not in p.parts) == [
+        "config", "default.json", "env.toml", "recipes", "train.py",
+    ]  # fmt: skip
+    assert not (tmp_path / "nemo-run-home").exists()
+    assert sorted(p.name for p in Path("/tmp").glob("runspec-nemo-run-*")) == before
+
+
+def test_dry_run_masks_secrets(cli: Callable[..., Result], recipe_repo: Path) -> None:
+    docker = cli("run", "recipes/train.py", "-p", "workstation", "--dry-run").out
+    dgx = cli("run", "recipes/train.py", "-p", "dgx", "--dry-run").out
+    assert "hf_secret_value" not in docker and "HF_TOKEN: ********\n" in docker
+    assert "s3cr3t-value" not in dgx and "client_secret='********'" in dgx
+
+
+def test_dry_run_warns_about_unused_keys(cli: Callable[..., Result], recipe_repo: Path) -> None:
+    result = cli(
+        "run", "recipes/train.py", "-p", "workstation", "--dry-run", "run.env.partition=gpu"
+    )
+    assert result.err == "runspec: warning: run.env.partition: not used by the docker executor (ignored)\n"
+
+
+def test_dry_run_refuses_a_missing_key(cli: Callable[..., Result], recipe_repo: Path) -> None:
+    result = cli("run", "recipes/train.py", "-p", "lepton", "--dry-run", "~run.env.node_group")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == (
+        "runspec: error: run.env.node_group: the lepton executor needs it; set it in the profile\n"
+    )
+
+
+def test_dry_run_shows_secrets_when_asked(cli: Callable[..., Result], recipe_repo: Path) -> None:
+    dgx = cli("run", "recipes/train.py", "-p", "dgx", "--dry-run", "--show-secrets").out
+    assert "client_secret='s3cr3t-value'" in dgx and '"app_secret": "s3cr3t-value"' in dgx
