@@ -70,7 +70,8 @@ while True:
         time.sleep(1)
 while sum(node["Alive"] for node in ray.nodes()) < want:
     if time.monotonic() > deadline:
-        sys.exit(f"runspec: not all {want} nodes joined the Ray cluster within 600 s")
+        what = "the Ray head did not register" if want == 1 else f"not all {want} nodes joined"
+        sys.exit(f"runspec: {what} within 600 s")
     time.sleep(0.5)
 """
 _RAY_TRAP = """\
@@ -85,17 +86,19 @@ runspec_stop_ray() {
 }
 trap runspec_stop_ray EXIT"""
 _RAY_WATCH = """\
-runspec_waiter=$!
-# A Ray srun that ends before the waiter returns means its node can no longer join.
-while kill -0 "$runspec_waiter" 2>/dev/null; do
-    for runspec_pid in "${runspec_ray[@]}"; do
-        if ! kill -0 "$runspec_pid" 2>/dev/null; then
-            echo "runspec: a Ray node stopped before all nodes joined" >&2
-            exit 1
-        fi
+    runspec_waiter=$!
+    # A Ray srun that ends before the waiter returns means its node can no longer join.
+    while kill -0 "$runspec_waiter" 2>/dev/null; do
+        for runspec_pid in "${runspec_ray[@]}"; do
+            if ! kill -0 "$runspec_pid" 2>/dev/null; then
+                echo "runspec: a Ray node stopped before all nodes joined" >&2
+                exit 1
+            fi
+        done
+        sleep 0.5
     done
-    sleep 0.5
-done"""
+    wait "$runspec_waiter"
+}"""
 _WAIT_STEPS = r"""runspec_wait_steps() {
     # The first step to fail (a SIGPIPE death, 141, is caused downstream and not counted)
     # stops the others and gives the job its exit code.
@@ -591,33 +594,40 @@ def _ray_lines(job: Job, ctx: _Context) -> list[str]:
         return ("srun", "--nodes=1", "--ntasks=1", "--overlap", _Shell(f'--nodelist="{node}"'))
 
     # Ray's workers run the interpreter that ran `ray start`: runspec's python, not a `ray`
-    # found on PATH. Ports with a fixed default are per job or left to the kernel, so that
-    # several Ray jobs (or all the nodes of one) can share a host.
+    # found on PATH. Ports with a fixed default are per job or left to the kernel, and the
+    # session folder is per job (workers take it from the head), so that several Ray jobs
+    # (or all the nodes of one) can share a host.
     ray = (ctx.python, "-m", "ray.scripts.scripts", "start")
     node = (*_ray_resources(job), "--dashboard-agent-listen-port=0")
     head = (
         *ray, "--head", _Shell('--node-ip-address="$MASTER_ADDR"'), _Shell('--port="$MASTER_PORT"'),
+        _Shell('--temp-dir="${TMPDIR:-/tmp}/ray-$SLURM_JOB_ID"'),
         *node, _Shell('--dashboard-port="$((MASTER_PORT + 10000))"'),
         _Shell('--ray-client-server-port="$((MASTER_PORT + 20000))"'), "--disable-usage-stats",
         "--block",
     )  # fmt: skip
     worker = (*ray, _Shell('--address="$RAY_ADDRESS"'), *node, "--block")
-    waiter = (ctx.python, "-c", _RAY_WAIT, _Shell('"$SLURM_JOB_NUM_NODES"'))
+    waiter = (ctx.python, "-c", _RAY_WAIT, _Shell('"$1"'))
     on_head = on("$runspec_head")
     return [
         'export RAY_ADDRESS="$MASTER_ADDR:$MASTER_PORT"',
         _RAY_TRAP,
+        "# runspec_ray_wait N: wait until N Ray nodes are alive, or fail if a node stops.",
+        "runspec_ray_wait() {",
+        "    " + _join((*on_head, *ctx.srun, *waiter)) + " &",
+        _RAY_WATCH,
         _join((*on_head, *ctx.srun, *head)) + " &",
         'runspec_ray+=("$!")',
+        "# Workers start once the head has registered: a worker that finds no head in the",
+        "# GCS gives up after about 40 s, which a busy head node can take to register.",
+        "runspec_ray_wait 1",
         "# One srun per worker node: one that fails is seen at once, and ends no other.",
         'mapfile -t runspec_hosts <<<"$runspec_nodes"',
         'for runspec_worker in "${runspec_hosts[@]:1}"; do',
         "    " + _join((*on("$runspec_worker"), *ctx.srun, *worker)) + " &",
         '    runspec_ray+=("$!")',
         "done",
-        _join((*on_head, *ctx.srun, *waiter)) + " &",
-        _RAY_WATCH,
-        'wait "$runspec_waiter"',
+        'runspec_ray_wait "$SLURM_JOB_NUM_NODES"',
         _join((*on_head, *ctx.srun, *ctx.program)),
     ]
 

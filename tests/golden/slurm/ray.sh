@@ -40,15 +40,9 @@ runspec_stop_ray() {
     wait
 }
 trap runspec_stop_ray EXIT
-srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_head" python -m ray.scripts.scripts start --head --node-ip-address="$MASTER_ADDR" --port="$MASTER_PORT" --num-gpus=8 --dashboard-agent-listen-port=0 --dashboard-port="$((MASTER_PORT + 10000))" --ray-client-server-port="$((MASTER_PORT + 20000))" --disable-usage-stats --block &
-runspec_ray+=("$!")
-# One srun per worker node: one that fails is seen at once, and ends no other.
-mapfile -t runspec_hosts <<<"$runspec_nodes"
-for runspec_worker in "${runspec_hosts[@]:1}"; do
-    srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_worker" python -m ray.scripts.scripts start --address="$RAY_ADDRESS" --num-gpus=8 --dashboard-agent-listen-port=0 --block &
-    runspec_ray+=("$!")
-done
-srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_head" python -c 'import sys, time
+# runspec_ray_wait N: wait until N Ray nodes are alive, or fail if a node stops.
+runspec_ray_wait() {
+    srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_head" python -c 'import sys, time
 import ray
 want, deadline = int(sys.argv[1]), time.monotonic() + 600
 while True:
@@ -61,19 +55,33 @@ while True:
         time.sleep(1)
 while sum(node["Alive"] for node in ray.nodes()) < want:
     if time.monotonic() > deadline:
-        sys.exit(f"runspec: not all {want} nodes joined the Ray cluster within 600 s")
+        what = "the Ray head did not register" if want == 1 else f"not all {want} nodes joined"
+        sys.exit(f"runspec: {what} within 600 s")
     time.sleep(0.5)
-' "$SLURM_JOB_NUM_NODES" &
-runspec_waiter=$!
-# A Ray srun that ends before the waiter returns means its node can no longer join.
-while kill -0 "$runspec_waiter" 2>/dev/null; do
-    for runspec_pid in "${runspec_ray[@]}"; do
-        if ! kill -0 "$runspec_pid" 2>/dev/null; then
-            echo "runspec: a Ray node stopped before all nodes joined" >&2
-            exit 1
-        fi
+' "$1" &
+    runspec_waiter=$!
+    # A Ray srun that ends before the waiter returns means its node can no longer join.
+    while kill -0 "$runspec_waiter" 2>/dev/null; do
+        for runspec_pid in "${runspec_ray[@]}"; do
+            if ! kill -0 "$runspec_pid" 2>/dev/null; then
+                echo "runspec: a Ray node stopped before all nodes joined" >&2
+                exit 1
+            fi
+        done
+        sleep 0.5
     done
-    sleep 0.5
+    wait "$runspec_waiter"
+}
+srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_head" python -m ray.scripts.scripts start --head --node-ip-address="$MASTER_ADDR" --port="$MASTER_PORT" --temp-dir="${TMPDIR:-/tmp}/ray-$SLURM_JOB_ID" --num-gpus=8 --dashboard-agent-listen-port=0 --dashboard-port="$((MASTER_PORT + 10000))" --ray-client-server-port="$((MASTER_PORT + 20000))" --disable-usage-stats --block &
+runspec_ray+=("$!")
+# Workers start once the head has registered: a worker that finds no head in the
+# GCS gives up after about 40 s, which a busy head node can take to register.
+runspec_ray_wait 1
+# One srun per worker node: one that fails is seen at once, and ends no other.
+mapfile -t runspec_hosts <<<"$runspec_nodes"
+for runspec_worker in "${runspec_hosts[@]:1}"; do
+    srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_worker" python -m ray.scripts.scripts start --address="$RAY_ADDRESS" --num-gpus=8 --dashboard-agent-listen-port=0 --block &
+    runspec_ray+=("$!")
 done
-wait "$runspec_waiter"
+runspec_ray_wait "$SLURM_JOB_NUM_NODES"
 srun --nodes=1 --ntasks=1 --overlap --nodelist="$runspec_head" python /repo/recipes/ray_app.py --config /jobs/slurm-tests-echo/20250101-120000/config.json
