@@ -331,6 +331,61 @@ def test_lost_connection_says_how_to_reattach_and_the_job_keeps_running(station:
     assert reattached.stderr.splitlines()[-1] == f"runspec: job {job_id} failed with exit code 5"
 
 
+PINNED = """\
+# /// script
+# [tool.runspec]
+# name = "pinned"
+# image = "ubuntu:24.04"
+# [tool.runspec.config]
+# format = "json"
+# [tool.runspec.resources]
+# gpus_per_node = 0
+# ///
+print("pinned")
+"""
+
+
+def test_pinned_sources_are_checked_out_on_the_cluster(
+    station: Workstation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin = make_checkout(tmp_path / "origin" / "Megatron-LM", ("echo.py",))
+    commit = subprocess.run(["git", "-C", str(origin), "rev-parse", "HEAD"],
+                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    recipe = station.checkout / "pinned" / "train.py"
+    (recipe.parent / "config").mkdir(parents=True)
+    recipe.write_text(PINNED)
+    pin = f"${{auto_mount:git+file://{origin}@{commit},/opt/megatron-lm}}"
+    (recipe.parent / "config" / "default.json").write_text(json.dumps({"run": {"env": {"mounts": [pin]}}}))
+    cache = tmp_path / "cluster" / "git cache"
+    station.write_env(f"\n[cache]\ngit_dir = {toml_string(str(cache))}")
+    # This machine's git may list files but never clone: the checkout is the cluster's job.
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "git").write_text(
+        f'#!/bin/sh\ncase " $* " in *" clone "*) echo "cloned here" >&2; exit 99 ;; esac\n'
+        f'exec {shutil.which("git")} "$@"\n'
+    )
+    (shim / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    planned = station.run("run", str(recipe), "-p", "login", "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stderr == (
+        f"runspec: warning: run.env.mounts.0: file://{origin}@{commit} is checked out on"
+        f" {station.server.alias} in {cache} when the job is submitted\n"
+    )
+    assert f"{cache}/Megatron-LM-" in planned.stdout
+    assert not cache.exists()
+    done = station.run("submit", str(recipe), "-p", "login")
+    assert done.returncode == 0, done.stderr
+    [checkout] = cache.glob(f"Megatron-LM-*/{commit}")
+    assert sorted(p.name for p in checkout.iterdir()) == [".git", "config", "echo.py"]
+    folder = station.folder(done.stdout.strip())
+    assert f"--container-mounts={checkout}:/opt/megatron-lm:ro," in (folder / "sbatch.sh").read_text()
+    saved = json.loads((folder / "config.json").read_text())
+    assert saved["run"]["env"]["mounts"][0] == f"{checkout}:/opt/megatron-lm:ro"
+    assert not (station.home / ".cache").exists()
+
+
 # -- quoting ------------------------------------------------------------------------------
 
 HOSTILE = (
