@@ -386,6 +386,62 @@ def test_pinned_sources_are_checked_out_on_the_cluster(
     assert not (station.home / ".cache").exists()
 
 
+def accepted_logins(station: Workstation) -> int:
+    """How many times the server let a client log in so far (each a new handshake)."""
+    return station.server.log.read_text(errors="replace").count("Accepted publickey for ")
+
+
+def test_one_connection_serves_every_command_of_a_run_and_the_next(station: Workstation) -> None:
+    before = accepted_logins(station)
+    done = station.run("run", "echo.py", "-p", "login", "sleep=3", "exit_code=3")
+    # The submission, every poll of the state, the output followed and the record: one login.
+    assert done.returncode == 3, done.stderr
+    job_id = job_id_of(done.stderr)
+    assert done.stderr.splitlines()[-1] == f"runspec: job {job_id} failed with exit code 3"
+    assert accepted_logins(station) - before == 1
+    assert station.run("logs", job_id).stdout == "echo ran on node1\n"
+    station.state(job_id)
+    assert accepted_logins(station) - before == 1  # later runspec processes share it too
+
+
+def test_code_outside_git_goes_as_a_tar_stream_without_rsync(station: Workstation, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    (plain / "config").mkdir(parents=True)
+    shutil.copy(RECIPES / "echo.py", plain / "echo.py")
+    shutil.copy(RECIPES / "config" / "default.json", plain / "config" / "default.json")
+    (plain / "data.txt").write_text("kept\n")
+    # This machine's PATH without rsync (and without git: the folder is the snapshot).
+    bare = tmp_path / "bare-bin"
+    bare.mkdir()
+    for program in ("ssh", "sh", "bash"):
+        (bare / program).symlink_to(str(shutil.which(program)))
+    env = {**station.env(), "PATH": str(bare)}
+    done = subprocess.run(
+        [sys.executable, "-m", "runspec", "run", "echo.py", "-p", "login"], cwd=plain, env=env,
+        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "echo ran on node1\n"
+    folder = station.folder(job_id_of(done.stderr))
+    snapshot = (folder / "code").resolve()
+    assert sorted(p.name for p in snapshot.iterdir()) == ["config", "data.txt", "echo.py"]
+    assert (snapshot / "data.txt").read_text() == "kept\n"
+    record = station.record(job_id_of(done.stderr))
+    assert record["git"] is None and record["snapshot"]["files"] == 3
+
+
+def test_a_pipeline_prefixes_each_steps_stderr_as_locally(station: Workstation) -> None:
+    shutil.copytree(ROOT / "examples" / "pipe", station.checkout / "pipe")
+    steps = ["pipe/generate.py", "-c", "small", "+", "pipe/count.py"]
+    local = station.run("pipe", "--prefix", *steps)
+    assert local.returncode == 0, local.stderr
+    done = station.run("pipe", "-p", "login", "--prefix", *steps)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == local.stdout
+    job_lines = [line for line in done.stderr.splitlines(keepends=True) if not line.startswith("runspec: ")]
+    assert "".join(job_lines) == local.stderr == "[examples-pipe-generate] generated 10 records\n"
+
+
 # -- quoting ------------------------------------------------------------------------------
 
 HOSTILE = (
