@@ -336,7 +336,11 @@ def hook(event, args):
     if event == "open" and str(args[0]).startswith(recipes) and str(args[0]).endswith(".py"):
         opened.add(os.path.relpath(str(args[0]), recipes))
 sys.addaudithook(hook)
-code = recipe_cli("recipes", prog="cook")(sys.argv[1:])
+if sys.argv[1] == "runspec":
+    from runspec.cli import main
+    code = main(sys.argv[2:])
+else:
+    code = recipe_cli("recipes", prog="cook")(sys.argv[1:])
 print(json.dumps(sorted(opened)), file=sys.stderr)
 sys.exit(code)
 """
@@ -362,6 +366,8 @@ def test_a_call_reads_only_the_recipe_it_runs(project: Path) -> None:
     edited.write_text(edited.read_text() + "# edited\n")
     assert opened("nano", "sft", "-d") == ["nano/sft/train.py", "tools/convert.py"]
     assert opened("nano", "sft", "-d") == ["nano/sft/train.py"]
+    assert len(opened("runspec", "show", "nano/pretrain")) == 4  # the project root's index
+    assert opened("runspec", "show", "nano/pretrain") == ["nano/pretrain/train.py"]
 
 
 def test_the_example_cli_is_short() -> None:
