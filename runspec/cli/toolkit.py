@@ -84,6 +84,7 @@ class _Command:
         self.root, self.prog = root, prog
 
     def run(self, argv: list[str]) -> int:
+        """Run the recipe command ``argv`` names, or show help; return the exit code."""
         from .main import add_run_options, run_command
 
         parser = argparse.ArgumentParser(prog=self.prog, add_help=False)
