@@ -241,6 +241,19 @@ def test_an_unknown_command_names_the_nearest(project: Path) -> None:
     )
 
 
+def test_a_missing_root_is_an_error(project: Path) -> None:
+    (project / "cli.py").write_text(
+        "import sys\nfrom runspec.cli import recipe_cli\n"
+        "sys.exit(recipe_cli('recipez', prog='cook')())\n"
+    )
+    for argv in (["--help"], ["nano", "sft"]):
+        done = cook(project, *argv)
+        assert (done.returncode, done.stdout) == (1, "")
+        assert done.stderr == (
+            f"cook: error: {project}/recipez: no such folder (where cook looks for recipes)\n"
+        )
+
+
 def test_a_group_lists_its_recipes(project: Path) -> None:
     done = cook(project, "nano", "--help")
     assert done.returncode == 0, done.stderr

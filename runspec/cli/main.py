@@ -863,6 +863,7 @@ def _add_squash(sub: Any) -> None:
     parser.add_argument("--env-file", metavar="FILE", help="use this env.toml")
     parser.add_argument("--force", action="store_true", help="squash again when the file exists")
     parser.add_argument("-d", "--dry-run", action="store_true", help="print the batch script")
+    _add_show_secrets(parser, " in the batch script")
     parser.set_defaults(handler=_cmd_squash)
 
 
@@ -876,7 +877,8 @@ def _cmd_squash(args: argparse.Namespace) -> int:
         args.image, envfile, profile, force=args.force, create=False
     )
     if args.dry_run:
-        print(f"# {squash.target}\n{squash.script}", end="")
+        shown = squash.script if args.show_secrets else squash.masked
+        print(f"# {squash.target}\n{shown}", end="")
         return 0
     if not args.force and exists(transport, squash.target):
         _note(f"{squash.target} exists already; --force squashes {args.image} again")

@@ -112,6 +112,9 @@ class _Command:
         from ..discovery import recipes
         from ..names import recipe_name
 
+        if not self.root.is_dir():
+            where = f"where {self.prog} looks for recipes"
+            raise RunspecError(f"{self.root}: no such folder ({where})")
         tree = _Node()
         for entry in recipes(self.root):
             node = tree

@@ -237,3 +237,34 @@ def test_a_squashing_profile_runs_its_jobs_from_the_sqsh_file(project: Path) -> 
     assert ran.returncode == 0, ran.stderr
     assert "in the image\n" in ran.stdout
     assert (project / "bin" / "pyxis-images").read_text() == f"{target}\n"
+
+
+def test_squash_over_ssh_runs_on_the_cluster_with_the_profiles_startup_commands(
+    station: Any, tmp_path: Path  # noqa: F811
+) -> None:
+    """From a workstation: the job goes through the login node, the file lands on the
+    cluster's side, the profile's startup_commands run first (here: they put the stand-in
+    ``enroot`` on PATH), and a second call finds the file there and submits nothing."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "enroot").write_text(ENROOT)
+    (tools / "enroot").chmod(0o755)
+    images = tmp_path / "cluster" / "images"
+    station.write_env(
+        f"squash_dir = {json.dumps(str(images))}\n"
+        f"startup_commands = [{json.dumps(f'export PATH={tools}:$PATH')}]"
+    )
+    done = station.run("squash", IMAGE, "-p", "login")
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.strip()
+    assert station.wait_for(job_id, ("COMPLETED", "FAILED")) == "COMPLETED"
+    assert (images / SQSH).read_text() == "squashfs of docker://nvcr.io#nvidia/nemo:25.11\n"
+    listed = {job["id"]: job for job in json.loads(station.run("jobs", "--json").stdout)}
+    assert (listed[job_id]["recipe"], listed[job_id]["where"]) == (
+        f"squash {IMAGE}", f"slurm@{station.server.alias}",
+    )  # fmt: skip
+    again = station.run("squash", IMAGE, "-p", "login")
+    assert (again.returncode, again.stdout) == (0, "")
+    assert again.stderr == (
+        f"runspec: {images / SQSH} exists already; --force squashes {IMAGE} again\n"
+    )
