@@ -241,6 +241,27 @@ def test_an_unknown_command_names_the_nearest(project: Path) -> None:
     )
 
 
+WORDS_BEFORE_THE_COMMAND = [
+    ("override", ["train.lr=1", "nano", "sft"], "cook: 'train.lr=1' comes before the recipe "
+     "command 'nano'"),
+    ("script-word", ["nano", "--seed", "sft"], "cook nano: '--seed' comes before the recipe "
+     "command 'sft'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"), [w[1:] for w in WORDS_BEFORE_THE_COMMAND],
+    ids=[w[0] for w in WORDS_BEFORE_THE_COMMAND],
+)  # fmt: skip
+def test_words_before_the_command_are_named(project: Path, argv: list[str], message: str) -> None:
+    done = cook(project, *argv)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"cook: error: {message}: give the command first, then overrides and words for "
+        "the script\n"
+    )
+
+
 def test_a_missing_root_is_an_error(project: Path) -> None:
     (project / "cli.py").write_text(
         "import sys\nfrom runspec.cli import recipe_cli\n"
