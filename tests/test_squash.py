@@ -196,6 +196,25 @@ def test_refusals(cli, env_file: Path, profile: str, message: str) -> None:
     assert (done.code, done.out, done.err) == (1, "", f"runspec: error: {message}\n")
 
 
+BAD_IMAGES = [
+    ("sqsh-file", "/images/own.sqsh", "image: '/images/own.sqsh' is a file already, not a "
+     "registry image: a squashing profile runs it as it is"),
+    ("relative", "./own.sqsh", "image: './own.sqsh' is a file already, not a registry image: "
+     "a squashing profile runs it as it is"),
+    ("space", "nvcr.io/a b:1", "image: not a registry image name: 'nvcr.io/a b:1' (a name "
+     "like nvcr.io/nvidia/nemo:25.11)"),
+    ("dollar", "img:$TAG", "image: not a registry image name: 'img:$TAG' (a name like "
+     "nvcr.io/nvidia/nemo:25.11)"),
+    ("empty", "", "image: not an image name: ''"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("image", "message"), [b[1:] for b in BAD_IMAGES], ids=[b[0] for b in BAD_IMAGES])
+def test_images_that_cannot_be_squashed(cli, env_file: Path, image: str, message: str) -> None:
+    done = cli("squash", image, "-p", "cluster", "--env-file", env_file, "-d")
+    assert (done.code, done.out, done.err) == (1, "", f"runspec: error: {message}\n")
+
+
 def test_a_profile_is_required(cli) -> None:
     done = cli("squash", "img:1")
     assert done.code == 2

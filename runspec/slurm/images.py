@@ -24,7 +24,7 @@ from .render import (  # the renderer's quoting and masking, shared on purpose
     _setup_lines,
     _Text,
 )
-from .squash import enroot_uri, job_name, sqsh_path
+from .squash import check_image, enroot_uri, job_name, sqsh_path
 
 if TYPE_CHECKING:
     from .transport import Transport
@@ -135,6 +135,7 @@ def plan_squash(
     from .. import template
     from .cluster import new_job_folder, transport_for
 
+    check_image(image)
     if profile.executor != "slurm":
         message = f"squashing runs a Slurm job: profile {profile.name!r} has executor"
         raise SlurmError(f"{message} {profile.executor!r}, not 'slurm'", key="executor")
