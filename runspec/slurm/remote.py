@@ -174,7 +174,7 @@ class SshTransport:
         One round trip when the code is there already; otherwise three: the cluster says
         it lacks the code, the code goes, then the folders follow.
         """
-        payload = _secrets_header(forwarded_secrets(os.environ)) + self._folders_tar(folders)
+        payload = self._folders_tar(folders)
         install = self._install_argv(folders, command, code)
         status, out, err = self.ssh.run_bytes(install, stdin=payload)
         if status == _NO_CODE and code is not None:
@@ -224,9 +224,11 @@ class SshTransport:
         return SlurmError(f"cannot unpack the job folder on {host}{detail}")
 
     def _folders_tar(self, folders: Sequence[PurePath]) -> bytes:
+        """What the install command reads on stdin: the secrets it exports, then the tar."""
         import tarfile
 
-        buffer = io.BytesIO()
+        buffer = io.BytesIO(_secrets_header(forwarded_secrets(os.environ)))
+        buffer.seek(0, io.SEEK_END)
         root = local_root(self.home)
         with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
             for folder in folders:
