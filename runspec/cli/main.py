@@ -88,6 +88,9 @@ def _add_show_secrets(parser: argparse.ArgumentParser, what: str = "") -> None:
     )  # fmt: skip
 
 
+_SCRIPT_HELP = "a recipe script (a path), or a recipe's name (nano3/pretrain)"
+
+
 def script_of(word: str) -> str:
     """A SCRIPT argument: a path, or a recipe's name looked up under the project root
     (``nano3/pretrain``; see :mod:`runspec.names`)."""
@@ -112,7 +115,7 @@ def _add_show(sub: Any) -> None:
         sub, "show", "Print what a recipe script declares.",
         "runspec show examples/hello/train.py --json",
     )  # fmt: skip
-    parser.add_argument("script", help="recipe script with a '# /// script' block")
+    parser.add_argument("script", help=_SCRIPT_HELP)
     parser.add_argument("--json", action="store_true", help="print the parse as JSON")
     _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_show)
@@ -145,7 +148,9 @@ def _add_check(sub: Any) -> None:
         sub, "check", "Validate recipe scripts and report every problem.",
         "runspec check examples/ --strict",
     )  # fmt: skip
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="scripts, or folders to search")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="scripts or recipe names, or folders to search"
+    )
     parser.add_argument("--strict", action="store_true", help="fail on warnings too")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=_cmd_check)
@@ -280,7 +285,7 @@ def _add_job_arguments(
     parser: argparse.ArgumentParser, overrides: bool = True, script: bool = True
 ) -> None:
     if script:
-        parser.add_argument("script", help="recipe script with a '# /// script' block")
+        parser.add_argument("script", help=_SCRIPT_HELP)
     parser.add_argument("-c", "--config", metavar="NAME|PATH", help="config name or file")
     parser.add_argument("-p", "--profile", metavar="PROFILE", help="env.toml profile")
     parser.add_argument("--env-file", metavar="FILE", help="use this env.toml")
@@ -420,6 +425,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     names = [name for name in (args.profile, args.attached, args.detached) if name]
     if len(set(names)) > 1:
         raise RunspecError("give one profile: -p, -r/--run and -b/--batch name different ones")
+    if args.detached:
+        _refuse_a_local_batch(args.detached, args)
     job = _assemble(args, names[0] if names else None, create=not args.dry_run)
     options = executor.RunOptions(
         argv=tuple(sys.argv), args=tuple(args.script_args), detached=bool(args.detached),
@@ -429,6 +436,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _print_dry_run(job, options, args)
         return 0
     return executor.run(job, options)
+
+
+def _refuse_a_local_batch(name: str, args: argparse.Namespace) -> None:
+    """``-b PROFILE`` submits and returns: a profile that runs here cannot (checked before
+    any job folder is made)."""
+    from ..job import select_profile
+    from ..run.executor import through_nemo_run
+
+    _, profile = select_profile(name, args.env_file)
+    if profile is None or profile.executor != "local" or through_nemo_run(profile.values, args.via):
+        return
+    raise RunspecError(
+        f"-b/--batch submits a job and returns: profile {name!r} runs here "
+        f"(executor 'local'); run it with -r {name}"
+    )
 
 
 def _print_dry_run(job: Any, options: Any, args: argparse.Namespace) -> None:
@@ -846,6 +868,7 @@ def _add_squash(sub: Any) -> None:
     parser.add_argument("--env-file", metavar="FILE", help="use this env.toml")
     parser.add_argument("--force", action="store_true", help="squash again when the file exists")
     parser.add_argument("-d", "--dry-run", action="store_true", help="print the batch script")
+    _add_show_secrets(parser, " in the batch script")
     parser.set_defaults(handler=_cmd_squash)
 
 
@@ -859,7 +882,8 @@ def _cmd_squash(args: argparse.Namespace) -> int:
         args.image, envfile, profile, force=args.force, create=False
     )
     if args.dry_run:
-        print(f"# {squash.target}\n{squash.script}", end="")
+        shown = squash.script if args.show_secrets else squash.masked
+        print(f"# {squash.target}\n{shown}", end="")
         return 0
     if not args.force and exists(transport, squash.target):
         _note(f"{squash.target} exists already; --force squashes {args.image} again")

@@ -30,6 +30,7 @@ from .transport import Code, LocalTransport, Runner, Transport, run_program
 
 if TYPE_CHECKING:
     from ..job import Job
+    from .remote import SshTransport
     from .render import BatchScript
 
 __all__ = [
@@ -168,27 +169,39 @@ class Submission:
     script: BatchScript
     code: Code | None
     transport: Transport
+    before: tuple[str, ...] = ()
+    """Commands that submitting runs first, as ``--dry-run`` shows them (pin checkouts)."""
 
 
 def _placed(job: Job, transport: Transport, submitting: bool) -> tuple[Job, tuple[str, ...]]:
     """The job with its pinned sources (``${auto_mount:...}``) placed, and notes about them.
 
-    They are checked out on this machine, so a job sent over ssh cannot use them yet.
+    On a login node they are checked out here; over ssh, on the cluster
+    (:mod:`runspec.slurm.pins`).
     """
-    from ..auto_mount import pins, placed
+    from ..auto_mount import placed
 
-    found = pins(job.env) if transport.host is not None else []
-    if not found:
+    if transport.host is None:
         return placed(job, fetch=submitting)
-    index, pin = found[0]
-    message = (
-        f"{pin.url}@{pin.ref} would be checked out on this machine, not on "
-        f"{transport.host}: over ssh, check it out on the cluster and mount that folder"
-    )
-    if submitting:
-        raise SlurmError(message, key=f"run.env.mounts.{index}")
-    planned, _ = placed(job, fetch=False)  # sbatch and --dry-run still show the mount
-    return planned, (f"run.env.mounts.{index}: {message}",)
+    from . import pins
+
+    return pins.placed(job, _ssh(transport), submitting=submitting)
+
+
+def _ssh(transport: Transport) -> SshTransport:
+    from .remote import SshTransport
+
+    assert isinstance(transport, SshTransport)
+    return transport
+
+
+def _before(jobs: Sequence[Job], transport: Transport) -> tuple[str, ...]:
+    """Over ssh, the commands that check out the jobs' pins (shown by ``--dry-run``)."""
+    if transport.host is None:
+        return ()
+    from .pins import describe
+
+    return tuple(line for job in jobs for line in describe(job, _ssh(transport)))
 
 
 def prepare(
@@ -210,6 +223,7 @@ def prepare(
     from .render import render_sbatch
 
     transport = transport or transport_for(job.env)
+    before = () if submitting else _before([job], transport)
     job, notes = _placed(job, transport, submitting)
     repo, code = code_for(job, transport)
     script = render_sbatch(
@@ -218,7 +232,7 @@ def prepare(
     )  # fmt: skip
     script = replace(script, warnings=(*notes, *script.warnings))
     assert job.dir is not None
-    return Submission((job,), job.dir, job.name, script, code, transport)
+    return Submission((job,), job.dir, job.name, script, code, transport, before)
 
 
 def prepare_pipeline(
@@ -234,6 +248,7 @@ def prepare_pipeline(
     from .render import pipeline_name, render_pipeline_sbatch
 
     transport = transport or transport_for(jobs[0].env)
+    before = () if submitting else _before(jobs, transport)
     steps: list[Job] = []
     notes: list[str] = []
     for job in jobs:
@@ -248,7 +263,7 @@ def prepare_pipeline(
         repo=repo, code=Path(code.folder) if code else None, prefix=prefix,
     )  # fmt: skip
     script = replace(script, warnings=(*notes, *script.warnings))
-    return Submission(tuple(steps), folder, name, script, code, transport)
+    return Submission(tuple(steps), folder, name, script, code, transport, before)
 
 
 # -- submitting ---------------------------------------------------------------------------
