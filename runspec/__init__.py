@@ -4,33 +4,36 @@ A recipe declares what it is and needs in a ``[tool.runspec]`` table inside its
 PEP 723 ``# /// script`` block; runspec reads it, merges an ``env.toml``
 execution profile and runs the script locally, on Slurm, or as a pipeline.
 
-The model (:class:`Runspec` and its parts) and its readers are imported on first
-use: commands that only read recipes never load ``dataclasses`` or ``pathlib``.
+The model (:class:`Runspec` and its parts), its readers and the errors are imported
+on first use: commands that only read recipes never load ``dataclasses`` or ``pathlib``.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from .errors import (
-    ConfigError,
-    ExtraImportError,
-    MissingExtraError,
-    OverrideError,
-    PipelineError,
-    Problem,
-    ProfileError,
-    RunspecError,
-    ScriptError,
-    SlurmError,
-    SpecError,
-    TemplateError,
-)
-
+# Nothing is imported here, not even ``typing`` or ``__future__``: Ctrl-C while the
+# command starts, and an interpreter too old for runspec, are answered by ._start.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from .errors import (
+        ConfigError,
+        ExtraImportError,
+        MissingExtraError,
+        OverrideError,
+        PipelineError,
+        Problem,
+        ProfileError,
+        RunspecError,
+        ScriptError,
+        SlurmError,
+        SpecError,
+        TemplateError,
+    )
     from .spec import Runspec, RunspecConfig, RunspecResources, RunspecRun, check, load, parse
 
 _MODEL = ("Runspec", "RunspecConfig", "RunspecResources", "RunspecRun", "check", "load", "parse")
+_ERRORS = (
+    "ConfigError", "ExtraImportError", "MissingExtraError", "OverrideError", "PipelineError",
+    "Problem", "ProfileError", "RunspecError", "ScriptError", "SlurmError", "SpecError",
+    "TemplateError",
+)  # fmt: skip
 
 __version__ = "0.1.0"
 
@@ -59,7 +62,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """Import the model's module on first use of one of its names."""
+    """Import the module of a public name (the model, the errors) on its first use."""
+    if name in _ERRORS:
+        from . import errors
+
+        return getattr(errors, name)
     if name in _MODEL:
         from . import spec
 

@@ -112,10 +112,14 @@ def test_a_pinned_sft_job_golden(cookbook):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     assert text == path.read_text()
+    # Over ssh the pins are checked out on the cluster, in [cache] git_dir (a cluster path).
+    cache = "login.cluster.example.com in /lustre/fsw/my-account/users/me/git-cache"
     assert done.err == (
         "runspec: warning: run.env.mounts.0: https://github.com/NVIDIA/Megatron-LM.git"
-        "@bbbedbb9f53343762e4dc70abc771b813a83d817 would be checked out on this machine, not on"
-        " login.cluster.example.com: over ssh, check it out on the cluster and mount that folder\n"
+        f"@bbbedbb9f53343762e4dc70abc771b813a83d817 is checked out on {cache} when the job is"
+        " submitted\n"
+        "runspec: warning: run.env.mounts.1: https://github.com/NVIDIA-NeMo/Megatron-Bridge.git"
+        f"@romeyn/parquet-sequence-pack is checked out on {cache} when the job is submitted\n"
     )
 
 

@@ -7,12 +7,15 @@ deep, holding integers of thousands of digits, or TOML dates and times.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support import block
+from tests.support import block, cli_env
 
 DEEP_ARRAY = "[" * 600 + "]" * 600
 DEEP_TABLE = "{a = " * 600 + "1" + "}" * 600
@@ -226,6 +229,10 @@ _DATES = st.one_of(
 )
 
 
+# Generous settings: the suite runs on a loaded 2-core machine.
+_UNDER_LOAD = [HealthCheck.too_slow, HealthCheck.data_too_large]
+
+
 @st.composite
 def _values(draw):
     depth = draw(_DEPTHS)
@@ -251,7 +258,7 @@ def _main(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=_UNDER_LOAD)
 @given(value=_values())
 def test_no_hostile_profile_value_gives_a_traceback(tmp_path_factory, value):
     folder = tmp_path_factory.mktemp("env")
@@ -268,7 +275,7 @@ def test_no_hostile_profile_value_gives_a_traceback(tmp_path_factory, value):
             json.loads(out)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=_UNDER_LOAD)
 @given(value=_values())
 def test_no_hostile_recipe_value_gives_a_traceback(tmp_path_factory, value):
     folder = tmp_path_factory.mktemp("recipe")
@@ -279,3 +286,87 @@ def test_no_hostile_recipe_value_gives_a_traceback(tmp_path_factory, value):
     assert "a.py" in [recipe["name"] for recipe in json.loads(out)]
     _, out, _ = _main("check", str(folder))
     assert "checked 2 files" in out
+
+
+# -- Ctrl-C during start-up imports: exit 130, no traceback -------------------------------
+
+INTERRUPTER = """\
+import os, signal, sys
+
+
+class Interrupt:
+    \"\"\"Sends this process SIGINT as the module named in RUNSPEC_TEST_SIGINT_AT is imported.\"\"\"
+
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ.get("RUNSPEC_TEST_SIGINT_AT"):
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
+sys.meta_path.insert(0, Interrupt())
+"""
+_ENTRY_POINT = "import sys; from runspec._start import main; sys.exit(main())"
+_STARTS = {"python -m runspec": ["-m", "runspec"], "entry point": ["-c", _ENTRY_POINT]}
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["runspec.errors", "runspec.cli", "runspec.cli.main", "argparse", "runspec.script", "json"],
+)
+@pytest.mark.parametrize("start", _STARTS.values(), ids=_STARTS)
+def test_ctrl_c_during_start_up_imports_exits_130_quietly(tmp_path, module, start):
+    (tmp_path / "sitecustomize.py").write_text(INTERRUPTER)
+    recipe = _recipe(tmp_path, "r.py", "")
+    env = cli_env(RUNSPEC_TEST_SIGINT_AT=module)
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
+    done = subprocess.run(
+        [sys.executable, *start, "show", "--json", str(recipe)],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "")
+
+
+def test_the_interrupter_really_interrupts(tmp_path):
+    """Without runspec's guard the same SIGINT is a traceback: the test above can fail."""
+    (tmp_path / "sitecustomize.py").write_text(INTERRUPTER)
+    env = cli_env(RUNSPEC_TEST_SIGINT_AT="json")
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
+    done = subprocess.run(
+        [sys.executable, "-c", "import json"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert "KeyboardInterrupt" in done.stderr
+
+
+# -- an interpreter too old for runspec ---------------------------------------------------
+
+# No Python older than 3.10 is at hand, so the test runs the real start-up with the
+# interpreter's version faked, and checks apart that what runs first parses on 3.7.
+AS_PYTHON_39 = """\
+import runpy, sys
+sys.version_info = (3, 9, 18, "final", 0)
+sys.version = "3.9.18 (main) [GCC]"
+runpy.run_module("runspec", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("start", ["module", "entry point"])
+def test_python_older_than_3_10_is_one_line(tmp_path, start):
+    code = AS_PYTHON_39 if start == "module" else AS_PYTHON_39.replace(
+        'runpy.run_module("runspec", run_name="__main__", alter_sys=True)',
+        "from runspec._start import main; sys.exit(main())",
+    )  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code, "list"], cwd=tmp_path, env=cli_env(),
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1, "", "runspec: error: runspec needs Python 3.10 or newer (this is Python 3.9.18)\n",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["__init__.py", "__main__.py", "_start.py"])
+def test_what_runs_first_parses_on_old_pythons(name):
+    import ast
+
+    from tests.support import REPO
+
+    ast.parse((REPO / "runspec" / name).read_text(), feature_version=(3, 7))

@@ -37,7 +37,8 @@ STDLIB = {
 """The standard library ``show --json`` needs (names of 3.10 to 3.13)."""
 
 RUNSPEC = {
-    "runspec", "runspec.cli", "runspec.cli.main", "runspec.errors", "runspec.script",
+    "runspec", "runspec._start", "runspec.cli", "runspec.cli.main", "runspec.errors",
+    "runspec.script",
     "runspec._toml", "runspec._limits", "runspec.declaration", "runspec._environ",
     "runspec._masking",
 }  # fmt: skip

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runspec._masking import (
@@ -147,6 +147,8 @@ def _secret_strings(tree, under=False):
         yield tree
 
 
+# Generous settings: the suite runs on a loaded 2-core machine.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(_KEYS, _TREES, max_size=4))
 def test_masking_leaves_no_secret_string(tree):
     out = masked_tree(tree)
@@ -348,6 +350,7 @@ _NESTED = st.recursive(
 )
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["HF_TOKEN", "API_KEYS", "db_password"]), _NESTED,
                        min_size=1, max_size=3))  # fmt: skip
 def test_no_override_of_secret_env_vars_echoes_them(tmp_path_factory, env_vars):

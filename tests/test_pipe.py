@@ -67,6 +67,25 @@ def test_failing_middle_step_is_named_and_its_code_returned(runspec, work):
     assert done.stderr.endswith("runspec: step 2 (tests-probe) failed with exit code 4\n")
 
 
+def test_each_step_record_holds_its_exit_code(runspec, work):
+    ok = runspec("pipe", str(PIPE / "generate.py"), "-c", "small", "+", str(PIPE / "count.py"),
+                 cwd=work)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert {record["recipe"]: record["exit_code"] for record in _records(work)} == {
+        "examples/pipe/generate": 0, "examples/pipe/count": 0,
+    }  # fmt: skip
+    shutil.rmtree(work / ".runspec")
+    failed = runspec(
+        "pipe", str(PIPE / "generate.py"), "+", str(work / "run" / "probe.py"), "exit_code=4",
+        "+", str(PIPE / "count.py"), cwd=work,
+    )  # fmt: skip
+    assert failed.returncode == 4
+    codes = {record["recipe"]: record["exit_code"] for record in _records(work)}
+    assert codes["tests/probe"] == 4
+    # the others end by themselves or are stopped once step 2 failed: either way, a code
+    assert all(isinstance(code, int) for code in codes.values()) and len(codes) == 3
+
+
 def test_early_exit_downstream_is_not_a_failure(runspec, work):
     done = runspec(
         "pipe", str(PIPE / "generate.py"), "records=1000000", "+", str(PIPE / "upper.py"),

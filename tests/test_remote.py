@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import tarfile
@@ -433,3 +434,147 @@ def test_a_snapshot_sent_twice_is_kept_once(login: SshTransport, repo: Path, mon
     store = Path(str(code.folder)).parent
     assert sorted(os.listdir(store)) == [snapshot.id]  # no temporary folder is left
     assert sorted(os.listdir(store / snapshot.id)) == sorted({p.split("/")[0] for p in snapshot.paths})
+
+
+# -- pinned sources, checked out on the cluster ------------------------------------------
+
+PINNED = """\
+# /// script
+# [tool.runspec]
+# name = "pinned"
+# image = "img:1"
+# [tool.runspec.config]
+# format = "json"
+# [tool.runspec.resources]
+# gpus_per_node = 0
+# ///
+"""
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> tuple[Path, str]:
+    """A repository with one commit on ``main``: (its folder, the commit)."""
+    folder = tmp_path / "origin" / "Megatron-LM"
+    folder.mkdir(parents=True)
+    git(folder, "init", "-q", "-b", "main")
+    (folder / "VERSION").write_text("1\n")
+    git(folder, "add", "VERSION")
+    git(folder, "commit", "-qm", "one")
+    return folder, git(folder, "rev-parse", "HEAD").strip()
+
+
+def pinned_job(tmp_path: Path, login: SshTransport, refs: list[str], git_dir: str | None) -> Any:
+    from runspec import parse
+    from runspec.job import assemble
+    from runspec.profiles import EnvFile
+
+    cache = f"[cache]\ngit_dir = {json.dumps(git_dir)}\n" if git_dir is not None else ""
+    env_toml = tmp_path / "env.toml"
+    env_toml.write_text(
+        f'[login]\nexecutor = "slurm"\ntunnel = "ssh"\nhost = "login.example.com"\n'
+        f"remote_job_dir = {json.dumps(str(login.target.job_root))}\n{cache}"
+    )
+    script = tmp_path / "recipe" / "train.py"
+    (script.parent / "config").mkdir(parents=True, exist_ok=True)
+    script.write_text(PINNED)
+    mounts = [*(f"${{auto_mount:git+file://{tmp_path}/origin/Megatron-LM@{ref},/opt/m{n}}}"
+                for n, ref in enumerate(refs)), "/lustre:/lustre"]  # fmt: skip
+    (script.parent / "config" / "default.json").write_text(json.dumps({"run": {"env": {"mounts": mounts}}}))
+    envfile = EnvFile.load(env_toml)
+    return assemble(parse(script), envfile=envfile, profile=envfile.resolve("login"),
+                    job_dir=lambda env: tmp_path / "jobs" / "x")  # fmt: skip
+
+
+def test_pins_are_checked_out_on_the_cluster_in_one_command(
+    login: SshTransport, origin: tuple[Path, str], tmp_path: Path
+) -> None:
+    from runspec.auto_mount import Pin
+    from runspec.slurm import pins
+
+    cache = tmp_path / "cluster cache $(touch pwned) 'q'"
+    job = pinned_job(tmp_path, login, ["main", origin[1]], str(cache))
+    placed, notes = pins.placed(job, login, submitting=True)
+    slug = Pin.parse(f"${{auto_mount:git+file://{origin[0]}@main,/x}}", "k").slug  # type: ignore[union-attr]
+    checkout = cache / slug / origin[1]
+    assert placed.env["mounts"] == [f"{checkout}:/opt/m0:ro", f"{checkout}:/opt/m1:ro", "/lustre:/lustre"]
+    assert notes == ()
+    assert (checkout / "VERSION").read_text() == "1\n"
+    assert sorted(os.listdir(cache / slug)) == [".lock", origin[1], "repo.git"]
+    assert (tmp_path / "ssh.log").read_text() == "login.example.com\n"  # one round trip
+    assert not (tmp_path / "pwned").exists()
+    # A new commit on the branch is fetched; the old checkout stays for the jobs using it.
+    (origin[0] / "VERSION").write_text("2\n")
+    git(origin[0], "commit", "-qam", "two")
+    newer = git(origin[0], "rev-parse", "HEAD").strip()
+    again, _ = pins.placed(pinned_job(tmp_path, login, [newer], str(cache)), login, submitting=True)
+    assert again.env["mounts"][0] == f"{cache / slug / newer}:/opt/m0:ro"
+    assert (cache / slug / newer / "VERSION").read_text() == "2\n"
+    assert (checkout / "VERSION").read_text() == "1\n"
+
+
+def test_a_dry_run_plans_pins_on_the_cluster_and_connects_nowhere(
+    login: SshTransport, origin: tuple[Path, str], tmp_path: Path
+) -> None:
+    from runspec.slurm import pins
+
+    job = pinned_job(tmp_path, login, ["user/branch", origin[1]], None)
+    placed, notes = pins.placed(job, login, submitting=False)
+    cache = login.target.job_root / ".runspec" / "git"
+    [slug] = {PurePosixPath(m.split(":")[0]).parent.name for m in placed.env["mounts"][:2]}
+    assert placed.env["mounts"][:2] == [f"{cache}/{slug}/user-branch:/opt/m0:ro", f"{cache}/{slug}/{origin[1]}:/opt/m1:ro"]
+    url = f"file://{tmp_path}/origin/Megatron-LM"
+    assert notes == (
+        f"run.env.mounts.0: {url}@user/branch is checked out on login.example.com in {cache} when the job is submitted",
+        f"run.env.mounts.1: {url}@{origin[1]} is checked out on login.example.com in {cache} when the job is submitted",
+    )
+    assert not (tmp_path / "ssh.log").exists()
+
+
+def _pin_failure(login: SshTransport, tmp_path: Path, refs: list[str], git_dir: str | None = None) -> str:
+    from runspec.slurm import pins
+
+    with pytest.raises(SlurmError) as caught:
+        pins.placed(pinned_job(tmp_path, login, refs, git_dir), login, submitting=True)
+    return str(caught.value)
+
+
+def test_a_missing_ref_on_the_cluster_names_the_pin_and_the_host(
+    login: SshTransport, origin: tuple[Path, str], tmp_path: Path
+) -> None:
+    assert _pin_failure(login, tmp_path, ["main", "no-such-branch"]) == (
+        f"run.env.mounts.1: file://{origin[0]} has no ref 'no-such-branch' (looked up on login.example.com)"
+    )
+
+
+def test_a_failed_clone_on_the_cluster_is_one_line(login: SshTransport, tmp_path: Path) -> None:
+    message = _pin_failure(login, tmp_path, ["main"])  # no origin repository: clone fails
+    assert message.startswith(
+        f"run.env.mounts.0: git clone of file://{tmp_path}/origin/Megatron-LM@main failed on "
+        "login.example.com: fatal: "
+    ), message
+    assert "\n" not in message
+
+
+def test_no_git_on_the_cluster(login: SshTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bare = tmp_path / "bare-bin"
+    bare.mkdir()
+    (bare / "ssh").symlink_to(tmp_path / "bin" / "ssh")
+    (bare / "sh").symlink_to(str(shutil.which("sh")))
+    monkeypatch.setenv("PATH", str(bare))
+    assert _pin_failure(login, tmp_path, ["main"]) == (
+        "run.env.mounts.0: git not found on the PATH of login.example.com (pinned sources are"
+        " checked out there)"
+    )
+
+
+def test_a_relative_git_cache_is_refused_over_ssh(login: SshTransport, tmp_path: Path) -> None:
+    from runspec.errors import ConfigError
+    from runspec.slurm import pins
+
+    with pytest.raises(ConfigError) as caught:
+        pins.placed(pinned_job(tmp_path, login, ["main"], "~/git-cache"), login, submitting=False)
+    assert str(caught.value) == (
+        "run.cache.git_dir: over ssh the git cache is a folder on the cluster and must be"
+        " absolute (got '~/git-cache')"
+    )
+

@@ -323,3 +323,37 @@ def test_a_table_cannot_be_spliced_into_the_command(runspec, tmp_path):
         f"runspec: error: {script}: tool.runspec.run.cmd: a dict cannot be a command argument (got "
     )
     assert _job_dirs(tmp_path) == []
+
+
+@pytest.fixture(scope="module")
+def python_without_torch(tmp_path_factory) -> Path:
+    """A real Python that cannot import torch: a venv without the system's packages."""
+    import venv
+
+    folder = tmp_path_factory.mktemp("no-torch")
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(folder)
+    return folder / "bin" / "python"
+
+
+def test_torchrun_without_torch_says_so_before_starting_anything(
+    recipes, tmp_path, python_without_torch
+):
+    argv = [str(python_without_torch), "-m", "runspec", "run", str(recipes / "ranks.py")]
+    done = subprocess.run(argv, cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"runspec: error: {recipes / 'ranks.py'}: launch 'torchrun' needs torch, which "
+        f"{python_without_torch} cannot import (install torch for it, or run runspec with a "
+        "Python that has torch)\n"
+    )
+    assert _job_dirs(tmp_path) == []
+    planned = subprocess.run([*argv, "--dry-run"], cwd=tmp_path, env=cli_env(),
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    assert "-m torch.distributed.run --standalone" in planned.stdout
+    assert (
+        f"# note: torch is missing: {python_without_torch} cannot import it, so a real run "
+        "stops here\n"
+    ) in planned.stdout
+    assert _job_dirs(tmp_path) == []

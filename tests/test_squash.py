@@ -63,6 +63,27 @@ def test_squash_script_golden(force: bool) -> None:
     assert checked.returncode == 0, checked.stderr
 
 
+def test_the_profiles_environment_and_startup_commands_come_first() -> None:
+    """enroot reads its credentials and cache folders from the environment, and a cluster
+    may need a module loaded: the squash job gets the profile's env_vars, setup and
+    startup_commands, secrets masked in what is shown."""
+    squash = render_squash(
+        "nvcr.io/nvidia/nemo:25.11", PurePosixPath("/cache/sq/x.sqsh"),
+        env={"partition": "cpu", "setup": "source /etc/profile",
+             "startup_commands": ["module load enroot"],
+             "env_vars": {"ENROOT_CONFIG_PATH": "/home/me/.enroot", "NGC_API_KEY": "nvapi-x"}},
+        folder=PurePosixPath("/jobs/sq"), force=False,
+    )  # fmt: skip
+    body = squash.script.split("set -euo pipefail\n", 1)[1]
+    assert body.startswith(
+        "\n# runspec: environment (from the profile)\n"
+        "export ENROOT_CONFIG_PATH=/home/me/.enroot\nexport NGC_API_KEY=nvapi-x\n\n"
+        "# runspec: setup (from the profile)\nsource /etc/profile\n\n"
+        "# runspec: startup commands\nmodule load enroot\n\n# runspec: squash "
+    )
+    assert squash.masked == squash.script.replace("NGC_API_KEY=nvapi-x", "NGC_API_KEY='********'")
+
+
 def test_squash_script_runs_enroot_and_moves_the_file_into_place(tmp_path: Path) -> None:
     """The script itself, run by bash with a stand-in enroot: the file appears only whole."""
     fake = tmp_path / "bin"
@@ -142,6 +163,16 @@ def test_dry_run_prints_the_script_and_writes_nothing(cli, env_file: Path, tmp_p
     assert not (tmp_path / "jobs").exists()
 
 
+def test_dry_run_masks_secrets(cli, env_file: Path) -> None:
+    with env_file.open("a") as env:
+        env.write('\n[creds]\nextends = "cluster"\nenv_vars = { NGC_API_KEY = "nvapi-x" }\n')
+    done = cli("squash", "img:1", "-p", "creds", "--env-file", env_file, "-d")
+    assert done.code == 0, done.err
+    assert "export NGC_API_KEY='********'\n" in done.out and "nvapi-x" not in done.out
+    shown = cli("squash", "img:1", "-p", "creds", "--env-file", env_file, "-d", "--show-secrets")
+    assert "export NGC_API_KEY=nvapi-x\n" in shown.out
+
+
 def test_the_profile_may_name_its_own_folder(cli, env_file: Path, tmp_path: Path) -> None:
     done = cli("squash", "img:1", "-p", "own-dir", "--env-file", env_file, "-d")
     assert done.code == 0, done.err
@@ -162,6 +193,25 @@ def test_refusals(cli, env_file: Path, profile: str, message: str) -> None:
     if profile == "no-dir":
         env_file.write_text(NO_CACHE)
     done = cli("squash", "img:1", "-p", profile, "--env-file", env_file)
+    assert (done.code, done.out, done.err) == (1, "", f"runspec: error: {message}\n")
+
+
+BAD_IMAGES = [
+    ("sqsh-file", "/images/own.sqsh", "image: '/images/own.sqsh' is a file already, not a "
+     "registry image: a squashing profile runs it as it is"),
+    ("relative", "./own.sqsh", "image: './own.sqsh' is a file already, not a registry image: "
+     "a squashing profile runs it as it is"),
+    ("space", "nvcr.io/a b:1", "image: not a registry image name: 'nvcr.io/a b:1' (a name "
+     "like nvcr.io/nvidia/nemo:25.11)"),
+    ("dollar", "img:$TAG", "image: not a registry image name: 'img:$TAG' (a name like "
+     "nvcr.io/nvidia/nemo:25.11)"),
+    ("empty", "", "image: not an image name: ''"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("image", "message"), [b[1:] for b in BAD_IMAGES], ids=[b[0] for b in BAD_IMAGES])
+def test_images_that_cannot_be_squashed(cli, env_file: Path, image: str, message: str) -> None:
+    done = cli("squash", image, "-p", "cluster", "--env-file", env_file, "-d")
     assert (done.code, done.out, done.err) == (1, "", f"runspec: error: {message}\n")
 
 

@@ -9,10 +9,12 @@ edited, added, renamed or deleted from one call to the next.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,21 @@ def test_a_recipe_name_works_where_a_script_does(project: Path, command: list[st
         return re.sub(r"\d{8}-\d{6}", "STAMP", text.replace("recipes/nano/sft/train.py", "SCRIPT"))
 
     assert same(by_name.stdout) == same(by_path.stdout)
+
+
+def test_a_recipe_name_works_for_sbatch(project: Path) -> None:
+    (project / "env.toml").write_text(
+        f'[cluster]\nexecutor = "slurm"\npartition = "debug"\njob_dir = "{project}/jobs"\n'
+    )
+    by_name = runspec(project, "sbatch", "nano/sft", "-p", "cluster", "train.lr=2")
+    by_path = runspec(project, "sbatch", "recipes/nano/sft/train.py", "-p", "cluster", "train.lr=2")
+    assert by_name.returncode == by_path.returncode == 0, by_name.stderr
+
+    def same(text: str) -> str:
+        return re.sub(r"\d{8}-\d{6}", "STAMP", text)
+
+    assert same(by_name.stdout) == same(by_path.stdout)
+    assert f"{project}/recipes/nano/sft/train.py --config " in by_name.stdout
 
 
 def test_names_run_and_pipe(project: Path) -> None:
@@ -186,6 +203,25 @@ def test_passthrough_words_and_overrides(project: Path) -> None:
     assert plan["command"].endswith(" pos --opt --after x=1")
 
 
+def test_batch_needs_a_profile_that_submits(project: Path) -> None:
+    (project / "env.toml").write_text('[laptop]\nexecutor = "local"\n')
+    for words in (["-b", "laptop"], ["--batch", "laptop", "-d"]):
+        done = cook(project, "nano", "sft", *words)
+        assert (done.returncode, done.stdout) == (1, "")
+        assert done.stderr == (
+            "cook: error: -b/--batch submits a job and returns: profile 'laptop' runs here "
+            "(executor 'local'); run it with -r laptop\n"
+        )
+    assert not (project / ".runspec" / "jobs").exists()
+    attached = cook(project, "nano", "sft", "-r", "laptop")
+    assert (attached.returncode, attached.stdout) == (0, "ran []\n")
+    plain = runspec(project, "run", "nano/sft", "-b", "laptop")
+    assert plain.stderr == (
+        "runspec: error: -b/--batch submits a job and returns: profile 'laptop' runs here "
+        "(executor 'local'); run it with -r laptop\n"
+    )
+
+
 def test_usage_errors(project: Path) -> None:
     done = cook(project, "nano", "sft", "-c")
     assert done.returncode == 2
@@ -203,6 +239,19 @@ def test_an_unknown_command_names_the_nearest(project: Path) -> None:
     assert top.stderr == (
         "cook: error: cook: no recipe command 'nanp' (nearest: nano, tools); see 'cook --help'\n"
     )
+
+
+def test_a_missing_root_is_an_error(project: Path) -> None:
+    (project / "cli.py").write_text(
+        "import sys\nfrom runspec.cli import recipe_cli\n"
+        "sys.exit(recipe_cli('recipez', prog='cook')())\n"
+    )
+    for argv in (["--help"], ["nano", "sft"]):
+        done = cook(project, *argv)
+        assert (done.returncode, done.stdout) == (1, "")
+        assert done.stderr == (
+            f"cook: error: {project}/recipez: no such folder (where cook looks for recipes)\n"
+        )
 
 
 def test_a_group_lists_its_recipes(project: Path) -> None:
@@ -276,6 +325,43 @@ def test_edited_added_renamed_and_deleted_recipes_are_seen_on_the_next_call(
     gone = cook(project, "nano", "sft")
     assert gone.returncode == 1 and "no recipe command 'sft'" in gone.stderr
     assert cook(project, "nano", "chat").stdout == "ran []\n"
+
+
+OPENS = """\
+import json, os, sys
+from runspec.cli import recipe_cli
+recipes = os.path.abspath("recipes") + os.sep
+opened = set()
+def hook(event, args):
+    if event == "open" and str(args[0]).startswith(recipes) and str(args[0]).endswith(".py"):
+        opened.add(os.path.relpath(str(args[0]), recipes))
+sys.addaudithook(hook)
+code = recipe_cli("recipes", prog="cook")(sys.argv[1:])
+print(json.dumps(sorted(opened)), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_a_call_reads_only_the_recipe_it_runs(project: Path) -> None:
+    """The command tree comes from the index: a warm call opens no other recipe."""
+    (project / "opens.py").write_text(OPENS)
+
+    def opened(*argv: str) -> list[str]:
+        done = _run(project, "opens.py", *argv)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stderr.splitlines()[-1])  # type: ignore[no-any-return]
+
+    past = time.time() - 60  # older than the index: its entries are trusted
+    for path in (project / "recipes").rglob("*.py"):
+        os.utime(path, (past, past))
+    assert len(opened("--help")) == 4  # the first call reads them all, for the index
+    assert opened("--help") == []
+    assert opened("nano", "sft", "-d", "--json") == ["nano/sft/train.py"]
+    assert opened("nano", "pretrain", "train.steps=1") == ["nano/pretrain/train.py"]
+    edited = project / "recipes" / "tools" / "convert.py"
+    edited.write_text(edited.read_text() + "# edited\n")
+    assert opened("nano", "sft", "-d") == ["nano/sft/train.py", "tools/convert.py"]
+    assert opened("nano", "sft", "-d") == ["nano/sft/train.py"]
 
 
 def test_the_example_cli_is_short() -> None:

@@ -420,6 +420,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     names = [name for name in (args.profile, args.attached, args.detached) if name]
     if len(set(names)) > 1:
         raise RunspecError("give one profile: -p, -r/--run and -b/--batch name different ones")
+    if args.detached:
+        _refuse_a_local_batch(args.detached, args)
     job = _assemble(args, names[0] if names else None, create=not args.dry_run)
     options = executor.RunOptions(
         argv=tuple(sys.argv), args=tuple(args.script_args), detached=bool(args.detached),
@@ -429,6 +431,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _print_dry_run(job, options, args)
         return 0
     return executor.run(job, options)
+
+
+def _refuse_a_local_batch(name: str, args: argparse.Namespace) -> None:
+    """``-b PROFILE`` submits and returns: a profile that runs here cannot (checked before
+    any job folder is made)."""
+    from ..job import select_profile
+    from ..run.executor import through_nemo_run
+
+    _, profile = select_profile(name, args.env_file)
+    if profile is None or profile.executor != "local" or through_nemo_run(profile.values, args.via):
+        return
+    raise RunspecError(
+        f"-b/--batch submits a job and returns: profile {name!r} runs here "
+        f"(executor 'local'); run it with -r {name}"
+    )
 
 
 def _print_dry_run(job: Any, options: Any, args: argparse.Namespace) -> None:
@@ -846,6 +863,7 @@ def _add_squash(sub: Any) -> None:
     parser.add_argument("--env-file", metavar="FILE", help="use this env.toml")
     parser.add_argument("--force", action="store_true", help="squash again when the file exists")
     parser.add_argument("-d", "--dry-run", action="store_true", help="print the batch script")
+    _add_show_secrets(parser, " in the batch script")
     parser.set_defaults(handler=_cmd_squash)
 
 
@@ -859,7 +877,8 @@ def _cmd_squash(args: argparse.Namespace) -> int:
         args.image, envfile, profile, force=args.force, create=False
     )
     if args.dry_run:
-        print(f"# {squash.target}\n{squash.script}", end="")
+        shown = squash.script if args.show_secrets else squash.masked
+        print(f"# {squash.target}\n{shown}", end="")
         return 0
     if not args.force and exists(transport, squash.target):
         _note(f"{squash.target} exists already; --force squashes {args.image} again")

@@ -84,6 +84,7 @@ class _Command:
         self.root, self.prog = root, prog
 
     def run(self, argv: list[str]) -> int:
+        """Run the recipe command ``argv`` names, or show help; return the exit code."""
         from .main import add_run_options, run_command
 
         parser = argparse.ArgumentParser(prog=self.prog, add_help=False)
@@ -111,6 +112,9 @@ class _Command:
         from ..discovery import recipes
         from ..names import recipe_name
 
+        if not self.root.is_dir():
+            where = f"where {self.prog} looks for recipes"
+            raise RunspecError(f"{self.root}: no such folder ({where})")
         tree = _Node()
         for entry in recipes(self.root):
             node = tree

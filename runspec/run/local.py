@@ -84,6 +84,9 @@ def local_launch(job: Job, args: Sequence[str] = ()) -> Launch:
     if spec.run.launcher == "torchrun":
         count, why = _nproc(job)
         notes.append(f"torchrun with {count} process(es) ({why})")
+        if not _has_torch():
+            notes.append(f"torch is missing: {sys.executable} cannot import it, so a real run "
+                         "stops here")  # fmt: skip
         torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone")
         argv = torchrun_argv(
             spec, config, args, torchrun=(*torchrun, f"--nproc-per-node={count}"),
@@ -97,6 +100,26 @@ def local_launch(job: Job, args: Sequence[str] = ()) -> Launch:
         notes.append(f"{len(lines)} startup command(s) run first (startup_commands)")
     step = Step.create(job.name, argv, _environment(job), _workdir(job), log_dir=job.dir)
     return Launch(step, tuple(notes))
+
+
+def check_launcher(job: Job) -> None:
+    """Refuse, before anything starts, a job whose launcher this Python lacks (torchrun
+    without torch: its processes would only fail one by one)."""
+    if job.spec.run.launcher == "torchrun" and not _has_torch():
+        message = (
+            f"launch 'torchrun' needs torch, which {sys.executable} cannot import "
+            "(install torch for it, or run runspec with a Python that has torch)"
+        )
+        raise PipelineError(message, path=job.spec.script_path)
+
+
+def _has_torch() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _before_job(job: Job) -> list[str]:

@@ -17,6 +17,8 @@ module              owns
                     ``sbatch`` in one command, output read and followed
 :mod:`.shipping`    code snapshots sent over ssh (rsync, else a tar stream)
 :mod:`.snapshot`    the code a job runs from, named by its content
+:mod:`.pins`        pinned sources (``${auto_mount:...}``) of a job sent over ssh,
+                    checked out on the cluster by its ``git``
 :mod:`.records`     finding a submitted job (and its login node) again by its id
 ==================  =====================================================================
 

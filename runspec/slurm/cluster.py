@@ -173,22 +173,18 @@ class Submission:
 def _placed(job: Job, transport: Transport, submitting: bool) -> tuple[Job, tuple[str, ...]]:
     """The job with its pinned sources (``${auto_mount:...}``) placed, and notes about them.
 
-    They are checked out on this machine, so a job sent over ssh cannot use them yet.
+    On a login node they are checked out here; over ssh, on the cluster
+    (:mod:`runspec.slurm.pins`).
     """
-    from ..auto_mount import pins, placed
+    from ..auto_mount import placed
 
-    found = pins(job.env) if transport.host is not None else []
-    if not found:
+    if transport.host is None:
         return placed(job, fetch=submitting)
-    index, pin = found[0]
-    message = (
-        f"{pin.url}@{pin.ref} would be checked out on this machine, not on "
-        f"{transport.host}: over ssh, check it out on the cluster and mount that folder"
-    )
-    if submitting:
-        raise SlurmError(message, key=f"run.env.mounts.{index}")
-    planned, _ = placed(job, fetch=False)  # sbatch and --dry-run still show the mount
-    return planned, (f"run.env.mounts.{index}: {message}",)
+    from . import pins
+    from .remote import SshTransport
+
+    assert isinstance(transport, SshTransport)
+    return pins.placed(job, transport, submitting=submitting)
 
 
 def prepare(

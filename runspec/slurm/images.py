@@ -15,9 +15,16 @@ from dataclasses import dataclass
 from pathlib import PurePath, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from .._environ import ENV_NAME
 from ..errors import SlurmError
-from .render import _directive, _one_line  # the renderer's quoting, shared on purpose
-from .squash import enroot_uri, job_name, sqsh_path
+from .render import (  # the renderer's quoting and masking, shared on purpose
+    _directive,
+    _env_value,
+    _one_line,
+    _setup_lines,
+    _Text,
+)
+from .squash import check_image, enroot_uri, job_name, sqsh_path
 
 if TYPE_CHECKING:
     from .transport import Transport
@@ -35,6 +42,8 @@ class SquashJob:
     """The job folder (on the cluster)."""
     name: str
     script: str
+    masked: str
+    """The script with the values of secret variables masked, for showing."""
 
     @property
     def outputs(self) -> tuple[PurePath, PurePath]:
@@ -57,30 +66,56 @@ def _directives(env: Mapping[str, Any], name: str, folder: PurePath) -> list[str
 def render_squash(
     image: str, target: PurePosixPath, *, env: Mapping[str, Any], folder: PurePath, force: bool
 ) -> SquashJob:
-    """The batch job that squashes ``image`` into ``target`` (pure: no I/O)."""
+    """The batch job that squashes ``image`` into ``target`` (pure: no I/O).
+
+    The profile's ``env_vars``, ``setup`` and ``startup_commands`` come first: enroot
+    reads its credentials and cache folders from the environment, and a cluster may need
+    a module loaded.
+    """
     _one_line(image, "image")
     name = job_name(image)
+    text = _Text()
+    text.add("#!/bin/bash", *_directives(env, name, folder), "set -euo pipefail")
+    _profile_environment(env, text)
+    text.add(*_setup_lines(env), "", f"# runspec: squash {image} into {target}")
+    text.add(*_import_lines(image, target, force))
+    script = "\n".join(text.lines) + "\n"
+    return SquashJob(image, target, folder, name, script, "\n".join(text.masked) + "\n")
+
+
+def _profile_environment(env: Mapping[str, Any], text: _Text) -> None:
+    """Export the profile's ``env_vars`` (checked as a job's are)."""
+    variables = env.get("env_vars") or {}
+    if not isinstance(variables, Mapping):
+        raise SlurmError(f"must be a table (got {variables!r})", key="run.env.env_vars")
+    if variables:
+        text.add("", "# runspec: environment (from the profile)")
+    for name, value in variables.items():
+        key = f"run.env.env_vars.{name}"
+        if not ENV_NAME.fullmatch(str(name)):
+            raise SlurmError("not a valid environment variable name", key=key)
+        text.export(str(name), _env_value(value, key))
+
+
+def _import_lines(image: str, target: PurePosixPath, force: bool) -> list[str]:
+    """Import into a temporary name and move it into place (skipped when it exists)."""
     partial = '"$target.partial-$SLURM_JOB_ID"'
-    body = [
-        "#!/bin/bash", *_directives(env, name, folder), "set -euo pipefail", "",
-        f"# runspec: squash {image} into {target}",
-        f"target={shlex.quote(_one_line(target, 'squash_dir'))}",
-    ]  # fmt: skip
+    lines = [f"target={shlex.quote(_one_line(target, 'squash_dir'))}"]
     if not force:
-        body += [
+        lines += [
             'if [ -e "$target" ]; then',
             '  echo "runspec: $target exists already; nothing to do"',
             "  exit 0",
             "fi",
         ]
-    body += [
+    return [
+        *lines,
         'mkdir -p -- "$(dirname -- "$target")"',
         f"trap 'rm -f -- {partial}' EXIT",
         f"enroot import --output {partial} {shlex.quote(enroot_uri(image))}",
         f'mv -f -- {partial} "$target"',
         'echo "runspec: squashed into $target"',
     ]
-    return SquashJob(image, target, folder, name, "\n".join(body) + "\n")
 
 
 def exists(transport: Transport, path: PurePosixPath) -> bool:
@@ -100,6 +135,7 @@ def plan_squash(
     from .. import template
     from .cluster import new_job_folder, transport_for
 
+    check_image(image)
     if profile.executor != "slurm":
         message = f"squashing runs a Slurm job: profile {profile.name!r} has executor"
         raise SlurmError(f"{message} {profile.executor!r}, not 'slurm'", key="executor")

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..job import Job
 
 __all__ = [
+    "check_image",
     "enroot_uri",
     "guard_lines",
     "is_registry_image",
@@ -43,6 +44,22 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 def is_registry_image(image: str) -> bool:
     """Whether ``image`` names a registry image (not a ``.sqsh`` file or a folder)."""
     return not (image.endswith(".sqsh") or image.startswith(("/", "./", "../", "~")))
+
+
+_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
+
+
+def check_image(image: str) -> str:
+    """``image`` when ``runspec squash`` can import it: a registry image's name."""
+    if not image.strip():
+        raise SlurmError(f"not an image name: {image!r}", key="image")
+    if not is_registry_image(image):
+        message = "is a file already, not a registry image: a squashing profile runs it as it is"
+        raise SlurmError(f"{image!r} {message}", key="image")
+    if not _REFERENCE.fullmatch(image):
+        example = "a name like nvcr.io/nvidia/nemo:25.11"
+        raise SlurmError(f"not a registry image name: {image!r} ({example})", key="image")
+    return image
 
 
 def sqsh_name(image: str) -> str:

@@ -331,6 +331,117 @@ def test_lost_connection_says_how_to_reattach_and_the_job_keeps_running(station:
     assert reattached.stderr.splitlines()[-1] == f"runspec: job {job_id} failed with exit code 5"
 
 
+PINNED = """\
+# /// script
+# [tool.runspec]
+# name = "pinned"
+# image = "ubuntu:24.04"
+# [tool.runspec.config]
+# format = "json"
+# [tool.runspec.resources]
+# gpus_per_node = 0
+# ///
+print("pinned")
+"""
+
+
+def test_pinned_sources_are_checked_out_on_the_cluster(
+    station: Workstation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin = make_checkout(tmp_path / "origin" / "Megatron-LM", ("echo.py",))
+    commit = subprocess.run(["git", "-C", str(origin), "rev-parse", "HEAD"],
+                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    recipe = station.checkout / "pinned" / "train.py"
+    (recipe.parent / "config").mkdir(parents=True)
+    recipe.write_text(PINNED)
+    pin = f"${{auto_mount:git+file://{origin}@{commit},/opt/megatron-lm}}"
+    (recipe.parent / "config" / "default.json").write_text(json.dumps({"run": {"env": {"mounts": [pin]}}}))
+    cache = tmp_path / "cluster" / "git cache"
+    station.write_env(f"\n[cache]\ngit_dir = {toml_string(str(cache))}")
+    # This machine's git may list files but never clone: the checkout is the cluster's job.
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "git").write_text(
+        f'#!/bin/sh\ncase " $* " in *" clone "*) echo "cloned here" >&2; exit 99 ;; esac\n'
+        f'exec {shutil.which("git")} "$@"\n'
+    )
+    (shim / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    planned = station.run("run", str(recipe), "-p", "login", "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stderr == (
+        f"runspec: warning: run.env.mounts.0: file://{origin}@{commit} is checked out on"
+        f" {station.server.alias} in {cache} when the job is submitted\n"
+    )
+    assert f"{cache}/Megatron-LM-" in planned.stdout
+    assert not cache.exists()
+    done = station.run("submit", str(recipe), "-p", "login")
+    assert done.returncode == 0, done.stderr
+    [checkout] = cache.glob(f"Megatron-LM-*/{commit}")
+    assert sorted(p.name for p in checkout.iterdir()) == [".git", "config", "echo.py"]
+    folder = station.folder(done.stdout.strip())
+    assert f"--container-mounts={checkout}:/opt/megatron-lm:ro," in (folder / "sbatch.sh").read_text()
+    saved = json.loads((folder / "config.json").read_text())
+    assert saved["run"]["env"]["mounts"][0] == f"{checkout}:/opt/megatron-lm:ro"
+    assert not (station.home / ".cache").exists()
+
+
+def accepted_logins(station: Workstation) -> int:
+    """How many times the server let a client log in so far (each a new handshake)."""
+    return station.server.log.read_text(errors="replace").count("Accepted publickey for ")
+
+
+def test_one_connection_serves_every_command_of_a_run_and_the_next(station: Workstation) -> None:
+    before = accepted_logins(station)
+    done = station.run("run", "echo.py", "-p", "login", "sleep=3", "exit_code=3")
+    # The submission, every poll of the state, the output followed and the record: one login.
+    assert done.returncode == 3, done.stderr
+    job_id = job_id_of(done.stderr)
+    assert done.stderr.splitlines()[-1] == f"runspec: job {job_id} failed with exit code 3"
+    assert accepted_logins(station) - before == 1
+    assert station.run("logs", job_id).stdout == "echo ran on node1\n"
+    station.state(job_id)
+    assert accepted_logins(station) - before == 1  # later runspec processes share it too
+
+
+def test_code_outside_git_goes_as_a_tar_stream_without_rsync(station: Workstation, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    (plain / "config").mkdir(parents=True)
+    shutil.copy(RECIPES / "echo.py", plain / "echo.py")
+    shutil.copy(RECIPES / "config" / "default.json", plain / "config" / "default.json")
+    (plain / "data.txt").write_text("kept\n")
+    # This machine's PATH without rsync (and without git: the folder is the snapshot).
+    bare = tmp_path / "bare-bin"
+    bare.mkdir()
+    for program in ("ssh", "sh", "bash"):
+        (bare / program).symlink_to(str(shutil.which(program)))
+    env = {**station.env(), "PATH": str(bare)}
+    done = subprocess.run(
+        [sys.executable, "-m", "runspec", "run", "echo.py", "-p", "login"], cwd=plain, env=env,
+        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "echo ran on node1\n"
+    folder = station.folder(job_id_of(done.stderr))
+    snapshot = (folder / "code").resolve()
+    assert sorted(p.name for p in snapshot.iterdir()) == ["config", "data.txt", "echo.py"]
+    assert (snapshot / "data.txt").read_text() == "kept\n"
+    record = station.record(job_id_of(done.stderr))
+    assert record["git"] is None and record["snapshot"]["files"] == 3
+
+
+def test_a_pipeline_prefixes_each_steps_stderr_as_locally(station: Workstation) -> None:
+    shutil.copytree(ROOT / "examples" / "pipe", station.checkout / "pipe")
+    steps = ["pipe/generate.py", "-c", "small", "+", "pipe/count.py"]
+    local = station.run("pipe", "--prefix", *steps)
+    assert local.returncode == 0, local.stderr
+    done = station.run("pipe", "-p", "login", "--prefix", *steps)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == local.stdout
+    job_lines = [line for line in done.stderr.splitlines(keepends=True) if not line.startswith("runspec: ")]
+    assert "".join(job_lines) == local.stderr == "[examples-pipe-generate] generated 10 records\n"
+
+
 # -- quoting ------------------------------------------------------------------------------
 
 HOSTILE = (

@@ -199,6 +199,27 @@ def test_cancel_stops_a_running_job(tmp_path: Path) -> None:
     assert state_of(tmp_path, job_id)["state"] == "CANCELLED"
 
 
+def test_cancel_of_an_unknown_job_is_an_error(tmp_path: Path) -> None:
+    # Slurm's scancel says nothing and exits 0 for a job it never had.
+    write_env(tmp_path)
+    done = runspec(tmp_path, "cancel", "99999999")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1, "", "runspec: error: job 99999999 is unknown to Slurm: nothing to cancel\n"
+    )
+
+
+@pytest.mark.parametrize("attached", ["-p", "-r"])
+def test_an_attached_run_ends_with_the_jobs_exit_code(tmp_path: Path, attached: str) -> None:
+    write_env(tmp_path)
+    done = runspec(tmp_path, "run", str(RECIPES / "echo.py"), attached, "cluster", "exit_code=3")
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "echo ran on node1\n"
+    job_id = re.search(r"submitted batch job ([0-9]+)", done.stderr).group(1)  # type: ignore[union-attr]
+    assert re.search(rf"^runspec: job {job_id}: FAILED \(NonZeroExitCode\), [0-9]+:[0-9]{{2}} elapsed$",
+                     done.stderr, re.M), done.stderr  # fmt: skip
+    assert done.stderr.splitlines()[-1] == f"runspec: job {job_id} failed with exit code 3"
+
+
 def test_test_only_validates_without_queueing(tmp_path: Path) -> None:
     write_env(tmp_path)
     done = runspec(tmp_path, "submit", str(RECIPES / "echo.py"), "-p", "cluster", "--test-only")
