@@ -37,12 +37,12 @@ from .errors import (
 from .interpolation import resolve_job_keys, resolve_job_value
 from .overrides import Override, apply_overrides
 from .profiles import (
-    KNOWN_KEYS,
     RESERVED,
     EnvFile,
     Profile,
     find_env_file,
     key_warnings,
+    run_env_keys,
     unknown_key,
     value_error,
 )
@@ -325,10 +325,11 @@ def _key_warnings(
         for member in reversed(profile.chain):
             for problem in key_warnings(envfile, member):
                 found.append(location(problem.path, problem.line, problem.key) + problem.message)
+    known = run_env_keys(envfile, profile)
     for override in overrides:
         path = override.path
-        if path[:2] == ("run", "env") and len(path) > 2 and path[2] not in KNOWN_KEYS:
-            found.append(f"{'.'.join(path[:3])}: {unknown_key(path[2])}")
+        if path[:2] == ("run", "env") and len(path) > 2 and path[2] not in known:
+            found.append(f"{'.'.join(path[:3])}: {unknown_key(path[2], sorted(known))}")
     return found
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "profile_json",
     "render_listing",
     "render_profile",
+    "run_env_keys",
     "toml_key",
     "toml_value",
     "unknown_executor",
@@ -634,6 +635,15 @@ def unknown_key(key: str, known: Sequence[str] = tuple(KNOWN_KEYS)) -> str:
 
     close = difflib.get_close_matches(key, known, n=1)
     return f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
+
+
+def run_env_keys(envfile: EnvFile | None, profile: Profile | None) -> frozenset[str]:
+    """The ``run.env`` keys a run with ``profile`` reads or has: runspec's own, those its
+    executor's integration reads (nemo-run), and those the profile sets."""
+    if envfile is None or profile is None:
+        return frozenset(KNOWN_KEYS)
+    reads = _integration_reads(envfile, profile.name)[1] or frozenset()
+    return frozenset(KNOWN_KEYS) | reads | frozenset(profile.values)
 
 
 def _integration_reads(envfile: EnvFile, name: str) -> tuple[str, frozenset[str] | None]:
