@@ -4,7 +4,9 @@ The section (``entity``, ``project``, ``tags``, ``group``, ``mode``, ...) reache
 job's environment, locally and in the batch script of a Slurm job; a profile's own
 ``env_vars`` still win. The API key is never taken from env.toml: it would end up in
 files. It travels from the submitting environment to the job's (``sbatch`` exports
-the environment it is started with) or comes from the job's own ``wandb login``.
+the environment it is started with; over ssh runspec hands it to the remote ``sbatch``
+through the connection, see :func:`forwarded_secrets`) or comes from the job's own
+``wandb login``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from .errors import ProfileError
 
-__all__ = ["WANDB_VARIABLES", "wandb_variables"]
+__all__ = ["FORWARDED_SECRETS", "WANDB_VARIABLES", "forwarded_secrets", "wandb_variables"]
 
 WANDB_VARIABLES: Mapping[str, str] = {
     "entity": "WANDB_ENTITY",
@@ -29,6 +31,19 @@ WANDB_VARIABLES: Mapping[str, str] = {
     "base_url": "WANDB_BASE_URL",
 }
 """``[wandb]`` key -> the variable W&B reads it from."""
+
+FORWARDED_SECRETS = ("WANDB_API_KEY",)
+"""Secrets a job gets from the environment it is submitted from, and only from there."""
+
+
+def forwarded_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """The :data:`FORWARDED_SECRETS` set in ``environ``, for a job submitted over ssh.
+
+    A login node's ``sbatch`` passes on its own environment, not the workstation's: these
+    travel in the ssh connection to the remote shell that runs ``sbatch``, so that they
+    reach the job's environment without being written to a file or put on a command line.
+    """
+    return {name: environ[name] for name in FORWARDED_SECRETS if environ.get(name)}
 
 
 def wandb_variables(section: Mapping[str, Any] | None) -> dict[str, str]:

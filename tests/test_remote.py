@@ -578,3 +578,25 @@ def test_a_relative_git_cache_is_refused_over_ssh(login: SshTransport, tmp_path:
         " absolute (got '~/git-cache')"
     )
 
+
+
+def test_two_submissions_racing_for_a_pin_share_one_checkout(
+    login: SshTransport, origin: tuple[Path, str], tmp_path: Path
+) -> None:
+    import threading
+
+    from runspec.slurm import pins
+
+    cache = tmp_path / "cache"
+    job = pinned_job(tmp_path, login, ["main"], str(cache))
+    found: list[Any] = []
+    racers = [threading.Thread(target=lambda: found.append(pins.placed(job, login, submitting=True)[0]))
+              for _ in range(3)]  # fmt: skip
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(timeout=120)
+    assert len(found) == 3 and len({str(job.env["mounts"][0]) for job in found}) == 1
+    [slug] = os.listdir(cache)
+    assert sorted(os.listdir(cache / slug)) == [".lock", origin[1], "repo.git"]  # nothing left over
+    assert (cache / slug / origin[1] / "VERSION").read_text() == "1\n"

@@ -357,3 +357,97 @@ def test_torchrun_without_torch_says_so_before_starting_anything(
         "stops here\n"
     ) in planned.stdout
     assert _job_dirs(tmp_path) == []
+
+
+# -- nothing left behind: descendants in new sessions, runspec killed ----------------------
+
+
+def _wait_for(path: Path, process: subprocess.Popen) -> dict:
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert process.poll() is None, "runspec ended before the recipe wrote its pids"
+        assert time.monotonic() < deadline, "the recipe never wrote its pids"
+        time.sleep(0.05)
+    return json.loads(path.read_text())
+
+
+def _gone(pids) -> list[int]:
+    """The pids still alive after waiting for them to go (at most 15 seconds)."""
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in pids if _alive(pid)]
+
+
+def _clean_up(pids) -> None:
+    for pid in pids:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+ESCAPING = {
+    "run-SIGINT": ("run", signal.SIGINT, 130),
+    "run-SIGTERM": ("run", signal.SIGTERM, 143),
+    "pipe-SIGINT": ("pipe", signal.SIGINT, 130),
+    "pipe-SIGTERM": ("pipe", signal.SIGTERM, 143),
+}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a child subreaper is Linux's")
+@pytest.mark.parametrize(("command", "sig", "code"), ESCAPING.values(), ids=ESCAPING)
+def test_signal_stops_descendants_in_new_sessions(recipes, tmp_path, command, sig, code):
+    files = [tmp_path / "first.json", tmp_path / "second.json"]
+    script = str(recipes / "escapes.py")
+    words = [script, f"pidfile={files[0]}"]
+    if command == "pipe":
+        words += ["+", script, f"pidfile={files[1]}"]
+    argv = [sys.executable, "-m", "runspec", command, *words]
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=cli_env(), stderr=subprocess.DEVNULL)
+    pids: list[int] = []
+    try:
+        for path in files[: 2 if command == "pipe" else 1]:
+            pids += _wait_for(path, proc).values()
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) == code
+        assert _gone(pids) == []
+    finally:
+        proc.kill()
+        _clean_up(pids)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a child subreaper is Linux's")
+def test_what_a_finished_recipe_left_in_new_sessions_is_stopped(recipes, tmp_path):
+    pidfile = tmp_path / "pids.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "runspec", "run", str(recipes / "escapes.py"),
+         f"pidfile={pidfile}", "+then=exit"],
+        cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    pids = list(json.loads(pidfile.read_text()).values())
+    try:
+        assert (done.returncode, done.stderr) == (0, "")
+        assert _gone(pids) == []
+    finally:
+        _clean_up(pids)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_runspec_killed_takes_its_steps_along_and_the_record_says_so(recipes, tmp_path):
+    pidfile = tmp_path / "pids.json"
+    argv = [sys.executable, "-m", "runspec", "run", str(recipes / "family.py"),
+            f"pidfile={pidfile}"]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=cli_env(), stderr=subprocess.DEVNULL)
+    pids: list[int] = []
+    try:
+        pids = list(_wait_for(pidfile, proc).values())
+        proc.kill()
+        proc.wait(timeout=60)
+        recipe = json.loads(pidfile.read_text())["recipe"]
+        assert _gone([recipe]) == []
+    finally:
+        _clean_up(pids)
+    jobs = subprocess.run([sys.executable, "-m", "runspec", "jobs", "--json"], cwd=tmp_path,
+                          env=cli_env(HOME=str(tmp_path)), capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    [job] = json.loads(jobs.stdout)
+    assert (job["state"], job["exit_code"]) == ("LOST", None)

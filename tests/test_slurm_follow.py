@@ -8,6 +8,7 @@ tests/integration/test_slurm.py and tests/integration/test_remote.py.
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -196,4 +197,58 @@ def test_a_remote_profile_without_remote_job_dir_is_one_line(
         "runspec: error: run.env.remote_job_dir: required with tunnel = 'ssh': the folder on "
         "login.example.com that holds the job folders\n"
     ))  # fmt: skip
+    assert not (remote_env / "ssh-called").exists()
+
+
+PINNED_RECIPE = """\
+# /// script
+# [tool.runspec]
+# name = "pinned"
+# image = "img:1"
+# [tool.runspec.config]
+# format = "json"
+# [tool.runspec.resources]
+# gpus_per_node = 0
+# ///
+"""
+
+
+def test_dry_run_over_ssh_shows_the_pin_checkout_command(
+    cli: Callable[..., Result], remote_env: Path
+) -> None:
+    recipe = remote_env / "recipe" / "train.py"
+    (recipe.parent / "config").mkdir(parents=True)
+    recipe.write_text(PINNED_RECIPE)
+    pin = "${auto_mount:git+https://example.com/Megatron-LM.git@main,/opt/m}"
+    (recipe.parent / "config" / "default.json").write_text(json.dumps({"run": {"env": {"mounts": [pin]}}}))
+    done = cli("run", recipe, "-p", "remote", "--dry-run")
+    assert done.code == 0, done.err
+    header = (
+        "# login.example.com: the pinned sources are checked out there first, in"
+        " /lustre/me/run/.runspec/git:\n"
+    )
+    before, _, after = done.out.partition(header)
+    assert after, done.out
+    command, _, rest = after.partition("# the job folder, sent as a tar stream on stdin")
+    assert before.startswith("# login.example.com: the commands share one ssh connection")
+    assert command.startswith("ssh -o ControlPath=") and rest
+    assert "runspec-pins /lustre/me/run/.runspec/git Megatron-LM-" in command
+    assert command.endswith(" https://example.com/Megatron-LM.git main'\n")
+    assert not (remote_env / "ssh-called").exists()
+
+
+def test_pipe_dry_run_over_ssh_says_a_shared_pin_once(cli: Callable[..., Result], remote_env: Path) -> None:
+    recipe = remote_env / "recipe" / "train.py"
+    (recipe.parent / "config").mkdir(parents=True)
+    recipe.write_text(PINNED_RECIPE)
+    pin = "${auto_mount:git+https://example.com/M.git@main,/opt/m}"
+    (recipe.parent / "config" / "default.json").write_text(json.dumps({"run": {"env": {"mounts": [pin]}}}))
+    done = cli("pipe", "-p", "remote", "--dry-run", recipe, "+", recipe)
+    assert done.code == 0, done.err
+    assert done.err == (
+        "runspec: warning: run.env.mounts.0: https://example.com/M.git@main is checked out on"
+        " login.example.com in /lustre/me/run/.runspec/git when the job is submitted\n"
+    )
+    assert done.out.count("the pinned sources are checked out there first") == 1
+    assert done.out.count("--container-mounts=/lustre/me/run/.runspec/git/M-") == 2
     assert not (remote_env / "ssh-called").exists()

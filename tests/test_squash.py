@@ -266,3 +266,19 @@ def test_the_cache_section_names_the_folder() -> None:
 def test_without_the_switch_the_image_is_pulled_as_before() -> None:
     job = make_job("container.py", {"squash_dir": "/cache/sq"})
     assert ".sqsh" not in render_sbatch(job, repo=Path("/repo")).masked
+
+
+def test_an_image_a_config_names_runs_from_its_sqsh_file(cli, env_file: Path) -> None:
+    """The image may come from the job config (here an override) rather than the recipe."""
+    import json
+
+    with env_file.open("a") as env:
+        env.write('\n[squashing]\nextends = "cluster"\nsquash = true\n')
+    recipe = Path(__file__).parent / "data" / "slurm" / "recipes" / "container.py"
+    done = cli("run", recipe, "-p", "squashing", "--env-file", env_file, "-d", "--json",
+               "run.env.container_image=nvcr.io/nvidia/nemo:25.11")  # fmt: skip
+    assert done.code == 0, done.err
+    plan = json.loads(done.out)
+    assert plan["image"] == "/cache/sq/nvcr.io+nvidia+nemo+25.11.sqsh"
+    assert "--container-image=/cache/sq/nvcr.io+nvidia+nemo+25.11.sqsh " in plan["batch_script"]
+    assert "'runspec squash nvcr.io/nvidia/nemo:25.11 -p squashing'" in plan["batch_script"]

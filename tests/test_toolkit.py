@@ -241,6 +241,27 @@ def test_an_unknown_command_names_the_nearest(project: Path) -> None:
     )
 
 
+WORDS_BEFORE_THE_COMMAND = [
+    ("override", ["train.lr=1", "nano", "sft"], "cook: 'train.lr=1' comes before the recipe "
+     "command 'nano'"),
+    ("script-word", ["nano", "--seed", "sft"], "cook nano: '--seed' comes before the recipe "
+     "command 'sft'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"), [w[1:] for w in WORDS_BEFORE_THE_COMMAND],
+    ids=[w[0] for w in WORDS_BEFORE_THE_COMMAND],
+)  # fmt: skip
+def test_words_before_the_command_are_named(project: Path, argv: list[str], message: str) -> None:
+    done = cook(project, *argv)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"cook: error: {message}: give the command first, then overrides and words for "
+        "the script\n"
+    )
+
+
 def test_a_missing_root_is_an_error(project: Path) -> None:
     (project / "cli.py").write_text(
         "import sys\nfrom runspec.cli import recipe_cli\n"
@@ -336,7 +357,11 @@ def hook(event, args):
     if event == "open" and str(args[0]).startswith(recipes) and str(args[0]).endswith(".py"):
         opened.add(os.path.relpath(str(args[0]), recipes))
 sys.addaudithook(hook)
-code = recipe_cli("recipes", prog="cook")(sys.argv[1:])
+if sys.argv[1] == "runspec":
+    from runspec.cli import main
+    code = main(sys.argv[2:])
+else:
+    code = recipe_cli("recipes", prog="cook")(sys.argv[1:])
 print(json.dumps(sorted(opened)), file=sys.stderr)
 sys.exit(code)
 """
@@ -362,6 +387,8 @@ def test_a_call_reads_only_the_recipe_it_runs(project: Path) -> None:
     edited.write_text(edited.read_text() + "# edited\n")
     assert opened("nano", "sft", "-d") == ["nano/sft/train.py", "tools/convert.py"]
     assert opened("nano", "sft", "-d") == ["nano/sft/train.py"]
+    assert len(opened("runspec", "show", "nano/pretrain")) == 4  # the project root's index
+    assert opened("runspec", "show", "nano/pretrain") == ["nano/pretrain/train.py"]
 
 
 def test_the_example_cli_is_short() -> None:

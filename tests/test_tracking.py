@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from runspec.tracking import wandb_variables
+from runspec.tracking import forwarded_secrets, wandb_variables
 from tests.support import REPO, block
 
 KEY = "local-0123456789abcdef0123456789abcdef01234567"
@@ -120,3 +122,33 @@ def test_wandb_variables_table() -> None:
         "WANDB_PROJECT": "p", "WANDB_TAGS": "x",
     }  # fmt: skip
     assert wandb_variables(None) == {}
+
+
+def test_a_key_that_cannot_travel_over_ssh_is_refused_before_connecting(tmp_path: Path) -> None:
+    login = (
+        '\n[login]\nexecutor = "slurm"\npartition = "debug"\ngpus_per_node = 0\n'
+        f'tunnel = "ssh"\nhost = "nohost.invalid"\nremote_job_dir = "{tmp_path}/remote"\n'
+    )
+    (tmp_path / "project").mkdir()
+    folder = project(tmp_path / "project", login)
+    home = Path(tempfile.mkdtemp(prefix="rs-home-"))  # short: ssh's socket path must fit
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(home), "WANDB_API_KEY": "abc\ndef"}
+    env.pop("RUNSPEC_ENV_FILE", None)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "runspec", "submit", "probe.py", "-p", "login"], cwd=folder,
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert (done.returncode, done.stdout) == (1, "")
+        assert done.stderr == (
+            "runspec: error: cannot pass WANDB_API_KEY to the job: its value holds a line break\n"
+        )
+        assert not list((home / ".runspec" / "jobs").iterdir())
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_only_the_forwarded_secrets_travel() -> None:
+    environ = {"WANDB_API_KEY": KEY, "HF_TOKEN": "hf", "WANDB_PROJECT": "p"}
+    assert forwarded_secrets(environ) == {"WANDB_API_KEY": KEY}
+    assert forwarded_secrets({"WANDB_API_KEY": ""}) == {}

@@ -88,6 +88,9 @@ def _add_show_secrets(parser: argparse.ArgumentParser, what: str = "") -> None:
     )  # fmt: skip
 
 
+_SCRIPT_HELP = "a recipe script (a path), or a recipe's name (nano3/pretrain)"
+
+
 def script_of(word: str) -> str:
     """A SCRIPT argument: a path, or a recipe's name looked up under the project root
     (``nano3/pretrain``; see :mod:`runspec.names`)."""
@@ -112,7 +115,7 @@ def _add_show(sub: Any) -> None:
         sub, "show", "Print what a recipe script declares.",
         "runspec show examples/hello/train.py --json",
     )  # fmt: skip
-    parser.add_argument("script", help="recipe script with a '# /// script' block")
+    parser.add_argument("script", help=_SCRIPT_HELP)
     parser.add_argument("--json", action="store_true", help="print the parse as JSON")
     _add_show_secrets(parser)
     parser.set_defaults(handler=_cmd_show)
@@ -145,7 +148,9 @@ def _add_check(sub: Any) -> None:
         sub, "check", "Validate recipe scripts and report every problem.",
         "runspec check examples/ --strict",
     )  # fmt: skip
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="scripts, or folders to search")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="scripts or recipe names, or folders to search"
+    )
     parser.add_argument("--strict", action="store_true", help="fail on warnings too")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=_cmd_check)
@@ -280,7 +285,7 @@ def _add_job_arguments(
     parser: argparse.ArgumentParser, overrides: bool = True, script: bool = True
 ) -> None:
     if script:
-        parser.add_argument("script", help="recipe script with a '# /// script' block")
+        parser.add_argument("script", help=_SCRIPT_HELP)
     parser.add_argument("-c", "--config", metavar="NAME|PATH", help="config name or file")
     parser.add_argument("-p", "--profile", metavar="PROFILE", help="env.toml profile")
     parser.add_argument("--env-file", metavar="FILE", help="use this env.toml")

@@ -75,6 +75,8 @@ class _Words:
     overrides: list[str]
     script_args: list[str]
     help: bool
+    rest: list[str] = field(default_factory=list)
+    """The words after the command, before ``--``, in order (overrides and script words)."""
 
 
 class _Command:
@@ -140,9 +142,15 @@ class _Command:
             return 0 if words.help else 2
         from ..names import nearest
 
+        where = " ".join([self.prog, *words.path])
+        late = next((word for word in words.rest if word in node.children), None)
+        if late is not None:
+            raise RunspecError(
+                f"{where}: {words.rest[0]!r} comes before the recipe command {late!r}: give "
+                "the command first, then overrides and words for the script"
+            )
         wrong = rest[0] if rest else words.overrides[0]
         choices = nearest(wrong, sorted(node.children))[:5]
-        where = " ".join([self.prog, *words.path])
         known = f" (nearest: {', '.join(choices)})" if choices else ""
         raise RunspecError(f"{where}: no recipe command {wrong!r}{known}; see '{where} --help'")
 
@@ -194,6 +202,7 @@ def _split(argv: Sequence[str], options: dict[str, bool], tree: _Node) -> _Words
             node = node.children[token]
         else:
             rest.append(token)  # the command ends at the first other word
+    words.rest = rest
     for token in rest:
         (words.overrides if _OVERRIDE.match(token) else words.script_args).append(token)
     words.script_args += tail

@@ -110,7 +110,8 @@ def _submission(sub: Any) -> list[str]:
     if describe is None:
         return [shlex.join(command)]
     folders = list(dict.fromkeys([sub.folder, *(job.dir for job in sub.jobs if job.dir)]))
-    return list(describe(folders, command, sub.code))
+    lines = list(describe(folders, command, sub.code))
+    return [*lines[:1], *sub.before, *lines[1:]]
 
 
 def _srun_option(script: str, option: str) -> str | None:

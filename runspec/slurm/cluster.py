@@ -30,6 +30,7 @@ from .transport import Code, LocalTransport, Runner, Transport, run_program
 
 if TYPE_CHECKING:
     from ..job import Job
+    from .remote import SshTransport
     from .render import BatchScript
 
 __all__ = [
@@ -168,6 +169,8 @@ class Submission:
     script: BatchScript
     code: Code | None
     transport: Transport
+    before: tuple[str, ...] = ()
+    """Commands that submitting runs first, as ``--dry-run`` shows them (pin checkouts)."""
 
 
 def _placed(job: Job, transport: Transport, submitting: bool) -> tuple[Job, tuple[str, ...]]:
@@ -181,10 +184,25 @@ def _placed(job: Job, transport: Transport, submitting: bool) -> tuple[Job, tupl
     if transport.host is None:
         return placed(job, fetch=submitting)
     from . import pins
+
+    return pins.placed(job, _ssh(transport), submitting=submitting)
+
+
+def _ssh(transport: Transport) -> SshTransport:
     from .remote import SshTransport
 
     assert isinstance(transport, SshTransport)
-    return pins.placed(job, transport, submitting=submitting)
+    return transport
+
+
+def _before(jobs: Sequence[Job], transport: Transport) -> tuple[str, ...]:
+    """Over ssh, the commands that check out the jobs' pins (shown by ``--dry-run``)."""
+    if transport.host is None:
+        return ()
+    from .pins import describe
+
+    commands = [tuple(describe(job, _ssh(transport))) for job in jobs]
+    return tuple(line for command in dict.fromkeys(commands) for line in command)
 
 
 def prepare(
@@ -206,6 +224,7 @@ def prepare(
     from .render import render_sbatch
 
     transport = transport or transport_for(job.env)
+    before = () if submitting else _before([job], transport)
     job, notes = _placed(job, transport, submitting)
     repo, code = code_for(job, transport)
     script = render_sbatch(
@@ -214,7 +233,7 @@ def prepare(
     )  # fmt: skip
     script = replace(script, warnings=(*notes, *script.warnings))
     assert job.dir is not None
-    return Submission((job,), job.dir, job.name, script, code, transport)
+    return Submission((job,), job.dir, job.name, script, code, transport, before)
 
 
 def prepare_pipeline(
@@ -230,12 +249,13 @@ def prepare_pipeline(
     from .render import pipeline_name, render_pipeline_sbatch
 
     transport = transport or transport_for(jobs[0].env)
+    before = () if submitting else _before(jobs, transport)
     steps: list[Job] = []
     notes: list[str] = []
     for job in jobs:
         step, said = _placed(job, transport, submitting)
         steps.append(step)
-        notes += said
+        notes += [note for note in said if note not in notes]  # steps that share a pin
     name = pipeline_name(steps)
     folder = new_job_folder(steps[0].env, name, create=submitting)
     repo, code = code_for(replace(steps[0], dir=folder), transport)
@@ -244,7 +264,7 @@ def prepare_pipeline(
         repo=repo, code=Path(code.folder) if code else None, prefix=prefix,
     )  # fmt: skip
     script = replace(script, warnings=(*notes, *script.warnings))
-    return Submission(tuple(steps), folder, name, script, code, transport)
+    return Submission(tuple(steps), folder, name, script, code, transport, before)
 
 
 # -- submitting ---------------------------------------------------------------------------

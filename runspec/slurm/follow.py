@@ -377,6 +377,7 @@ def _plan(sub: Submission) -> str:
     folders = list(dict.fromkeys([sub.folder, *(job.dir for job in sub.jobs if job.dir)]))
     command = ["sbatch", "--parsable", str(sub.folder / "sbatch.sh")]
     lines = sub.transport.describe(folders, command, sub.code)
+    lines = [*lines[:1], *sub.before, *lines[1:]]
     where = sub.transport.location(sub.folder / "sbatch.sh")
     return "".join(f"{line}\n" for line in [*lines, f"# the batch script ({where}):"])
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..job import Job
     from .remote import SshTransport
 
-__all__ = ["check_out", "cluster_cache", "placed"]
+__all__ = ["check_out", "cluster_cache", "describe", "placed"]
 
 _NO_GIT, _NO_FOLDER, _GIT_FAILED, _NO_REF = 120, 121, 122, 123
 
@@ -143,9 +143,7 @@ def check_out(
 ) -> list[str]:
     """Make the checkout of each (mounts index, pin) in ``cache`` on the cluster, in one
     remote command; their commits, in order."""
-    words = [word for _, pin in found for word in (pin.slug, pin.url, pin.ref)]
-    argv = ["sh", "-c", _CHECKOUT, "runspec-pins", str(cache), *words]
-    status, out, err = transport.ssh.run_bytes(argv, timeout=3600)
+    status, out, err = transport.ssh.run_bytes(_argv(found, cache), timeout=3600)
     text = out.decode("utf-8", "replace")
     commits = re.findall(r"^runspec-pin ([0-9a-f]{40})$", text, re.M)
     if status == 0 and len(commits) == len(found):
@@ -153,6 +151,27 @@ def check_out(
     index, pin = found[min(len(commits), len(found) - 1)]
     message = _failure(status, pin, text, _reason(err), transport.target.host, cache)
     raise SlurmError(message, key=f"run.env.mounts.{index}")
+
+
+def describe(job: Job, transport: SshTransport) -> list[str]:
+    """The command that would check out ``job``'s pins on the cluster (for ``--dry-run``)."""
+    import shlex
+
+    from ..auto_mount import pins
+
+    found = pins(job.env)
+    if not found:
+        return []
+    cache = cluster_cache(job, transport.target.job_root)
+    return [
+        f"# {transport.target.host}: the pinned sources are checked out there first, in {cache}:",
+        shlex.join(transport.ssh.argv(_argv(found, cache))),
+    ]
+
+
+def _argv(found: Sequence[tuple[int, Pin]], cache: PurePosixPath) -> list[str]:
+    words = [word for _, pin in found for word in (pin.slug, pin.url, pin.ref)]
+    return ["sh", "-c", _CHECKOUT, "runspec-pins", str(cache), *words]
 
 
 def _reason(err: bytes) -> str:

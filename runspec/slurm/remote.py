@@ -22,10 +22,11 @@ import posixpath
 import re
 import select
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath, PurePosixPath
 
 from ..errors import SlurmError
+from ..tracking import forwarded_secrets
 from .shipping import Shipper, temporary_folder
 from .ssh import CONTROL_PERSIST_SECONDS, SshConnection, SshError, SshTarget
 from .transport import Code, Sink, remove_folder
@@ -45,7 +46,10 @@ _NO_PROGRAM, _NOT_WRITABLE, _NO_CODE, _FOLDER_EXISTS, _UNPACK_FAILED = 120, 121,
 # snapshot is renamed into place; when two submissions race to send the same one, the
 # first rename wins and the other copy goes (also when mv, seeing a folder, moved it inside
 # the winner's). A record shipped with the folders gets the job id the command printed
-# (sbatch --parsable).
+# (sbatch --parsable). Stdin holds NAME=value lines and an empty line, then the tar stream:
+# the variables (secrets such as WANDB_API_KEY, see runspec.tracking) are exported for the
+# command only, so that sbatch passes them to the job; read takes one line at a time and
+# leaves the rest of stdin to tar.
 _INSTALL = """\
 root=$1 code=$2 link=$3 target=$4 arrived=$5 count=$6
 shift 6
@@ -69,6 +73,7 @@ for folder do
     if [ -e "$root/$folder" ]; then echo "$root/$folder exists" >&2; exit 123; fi
     mkdir -p -- "$root/${folder%/*}" && mkdir -m 700 -- "$root/$folder" || exit 121
 done
+while IFS= read -r variable && [ -n "$variable" ]; do export "$variable"; done
 tar -xpf - -C "$root" || exit 124
 if [ -n "$link" ]; then ln -s -- "$target" "$root/$link" || exit 124; fi
 out=$(shift "$count" && "$@") || { status=$?; printf "%s\\n" "$out"; exit "$status"; }
@@ -219,9 +224,11 @@ class SshTransport:
         return SlurmError(f"cannot unpack the job folder on {host}{detail}")
 
     def _folders_tar(self, folders: Sequence[PurePath]) -> bytes:
+        """What the install command reads on stdin: the secrets it exports, then the tar."""
         import tarfile
 
-        buffer = io.BytesIO()
+        buffer = io.BytesIO(_secrets_header(forwarded_secrets(os.environ)))
+        buffer.seek(0, io.SEEK_END)
         root = local_root(self.home)
         with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
             for folder in folders:
@@ -296,6 +303,16 @@ class SshTransport:
     def tap(self, path: PurePath, offset: int, sink: Sink) -> SshTap:
         """Follow the file with ``tail -F`` on the login node."""
         return SshTap(self, PurePosixPath(str(path)), offset, sink)
+
+
+def _secrets_header(secrets: Mapping[str, str]) -> bytes:
+    """``NAME=value`` lines and an empty line: what :data:`_INSTALL` exports for sbatch."""
+    lines = []
+    for name, value in secrets.items():
+        if any(character in value for character in "\n\r\0"):
+            raise SlurmError(f"cannot pass {name} to the job: its value holds a line break")
+        lines.append(f"{name}={value}\n")
+    return ("".join(lines) + "\n").encode()
 
 
 def _frames(data: bytes, count: int) -> list[bytes | None]:

@@ -4,7 +4,8 @@ Layout under the root::
 
     NAME/v3/manifest.json     one per committed version (its whole description)
     NAME/files/<id>/...       the files of a copy-mode version, written before its commit
-    NAME/aliases/best.json    custom aliases (``latest`` is never stored)
+    NAME/aliases/best.json    custom aliases
+    NAME/latest.json          a pointer to the newest version, written after each commit
 
 Publishing stages the files under a fresh ``files/<id>`` folder, then commits by
 creating ``NAME/vN/manifest.json`` with :meth:`Store.create`, which succeeds only if
@@ -13,18 +14,21 @@ its manifest exists, so a publisher killed at any point leaves no partial versio
 (only an unreferenced ``files/<id>`` folder), and since a publisher tries ``vN`` only
 after it has seen ``v(N-1)`` committed, the numbers have no gaps and no duplicates.
 ``latest`` is the highest committed number, so it moves with each commit and never
-to a version that failed.
+to a version that failed. ``latest.json`` is only a hint for finding it in a few
+reads: it is checked on every lookup (see :mod:`.newest`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import ArtifactError
+from .newest import HintMissing, find_newest
 from .reference import LATEST, Reference, check_alias, check_name, version_label
 from .store import Store
 from .transfer import Source, copy_into
@@ -33,6 +37,7 @@ from .version import FORMAT, MANIFEST, Input, Version
 __all__ = ["MODES", "Registry"]
 
 MODES = ("copy", "reference")
+POINTER = "latest.json"
 
 
 class Registry:
@@ -50,7 +55,7 @@ class Registry:
     def list(self) -> tuple[str, ...]:
         """The names of the artifacts with at least one version, sorted."""
         names = [name for name in self.store.children(self.store.root) if _is_name(name)]
-        return tuple(sorted(name for name in names if self._numbers(name)))
+        return tuple(sorted(name for name in names if self._newest(name)))
 
     def versions(self, name: str) -> tuple[Version, ...]:
         """Every version of ``name``, oldest first (empty when there is none)."""
@@ -69,14 +74,19 @@ class Registry:
         table = {
             alias: int(found[path]["version"]) for alias, path in paths.items() if path in found
         }
-        numbers = self._numbers(name)
-        if numbers:
-            table[LATEST] = numbers[-1]
+        newest = self._newest(name)
+        if newest:
+            table[LATEST] = newest[0]
         return dict(sorted(table.items()))
 
     def resolve(self, reference: str | Reference) -> Version:
         """The version ``name[:vN|alias]`` names (``latest`` when none is given)."""
         ref = reference if isinstance(reference, Reference) else Reference.parse(reference)
+        if ref.alias == LATEST:
+            newest = self._newest(ref.name)
+            if newest is None:
+                raise ArtifactError(self._unknown(ref.name))
+            return self._version(newest[1])
         number = ref.version if ref.version is not None else self._alias_target(ref)
         manifest = self.store.read_json(self._manifest_path(ref.name, number))
         if manifest is None and not self._numbers(ref.name):
@@ -87,16 +97,35 @@ class Registry:
         return self._version(manifest)
 
     def _alias_target(self, ref: Reference) -> int:
-        numbers = self._numbers(ref.name)
-        if not numbers:
-            raise ArtifactError(self._unknown(ref.name))
-        if ref.alias == LATEST:
-            return numbers[-1]
         found = self.store.read_json(self.store.path(ref.name, "aliases", f"{ref.alias}.json"))
-        if found is None:
-            known = ", ".join(self.aliases(ref.name))
-            raise ArtifactError(f"{ref.name} has no alias {ref.alias!r} (aliases: {known})")
-        return int(found["version"])
+        if found is not None:
+            return int(found["version"])
+        if not self._numbers(ref.name):
+            raise ArtifactError(self._unknown(ref.name))
+        known = ", ".join(self.aliases(ref.name))
+        raise ArtifactError(f"{ref.name} has no alias {ref.alias!r} (aliases: {known})")
+
+    def _newest(self, name: str) -> tuple[int, Any] | None:
+        """The newest version's number and manifest (None: no version), in a few reads."""
+
+        def probe(numbers: Sequence[int]) -> dict[int, Any]:
+            paths = {self._manifest_path(name, number): number for number in numbers}
+            return {paths[path]: doc for path, doc in self.store.read_many(paths).items()}
+
+        try:
+            return find_newest(probe, self._pointer(name))
+        except HintMissing:  # versions were removed by hand: only a listing can tell
+            numbers = self._numbers(name)
+            return (numbers[-1], probe(numbers[-1:])[numbers[-1]]) if numbers else None
+
+    def _pointer(self, name: str) -> int:
+        """The version ``latest.json`` names; 0 when it is missing or unreadable."""
+        try:
+            found = self.store.read_json(self.store.path(name, POINTER))
+            number = found["version"] if isinstance(found, dict) else 0
+        except ArtifactError:
+            return 0
+        return number if type(number) is int and number > 0 else 0
 
     def _unknown(self, name: str) -> str:
         known = ", ".join(self.list()) or "none"
@@ -170,15 +199,19 @@ class Registry:
         return self._version(self._commit(name, manifest))
 
     def _commit(self, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
-        numbers = self._numbers(name)
-        number = numbers[-1] + 1 if numbers else 1
+        newest = self._newest(name)
+        number = newest[0] + 1 if newest else 1
         while True:
             manifest["version"] = number
             text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
             folder = self.store.path(name, version_label(number))
             if self.store.create(folder, MANIFEST, text.encode()):
-                return manifest
+                break
             number += 1  # v<number> exists: someone else committed it
+        pointer = (json.dumps({"version": number}) + "\n").encode()
+        with contextlib.suppress(OSError):  # only a hint: lookups check it
+            self.store.replace(self.store.path(name, POINTER), pointer)
+        return manifest
 
     def alias(self, name: str, version: int | str, alias: str) -> Version:
         """Point ``alias`` of ``name`` at ``version`` (``3`` or ``"v3"``); return that version."""
@@ -222,5 +255,3 @@ def _json_ready(value: Any, what: str) -> Any:
         return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise ArtifactError(f"{what} must be JSON data: {exc}") from exc
-
-

@@ -194,4 +194,7 @@ def test_local_registry_layout(tmp_path: Path) -> None:
     version = registry.publish("data", str(tree(tmp_path / "src", {"a": "1"})))
     assert registry.root == str(tmp_path / "registry")
     assert Path(version.path).parent == tmp_path / "registry" / "data" / "files"
-    assert sorted(p.name for p in (tmp_path / "registry" / "data").iterdir()) == ["files", "v1"]
+    assert sorted(p.name for p in (tmp_path / "registry" / "data").iterdir()) == [
+        "files", "latest.json", "v1",
+    ]  # fmt: skip
+    assert json.loads((tmp_path / "registry" / "data" / "latest.json").read_text()) == {"version": 1}

@@ -115,3 +115,19 @@ def test_using_a_version_is_recorded_on_the_run(tmp_path: Path, offline: dict[st
     configs = [r.config for r in records(run_file(tmp_path)) if r.WhichOneof("record_type") == "config"]
     used = [json.loads(item.value_json) for config in configs for item in config.update if item.key == "runspec_artifacts"]
     assert used[-1] == {"data": "data:v1"}
+
+
+def test_a_reference_version_is_logged_as_references(tmp_path: Path, offline: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "runspec", "artifacts", "publish", "data", "src", "--reference"],
+        cwd=tmp_path, env=offline, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (artifact,) = [r.artifact for r in records(run_file(tmp_path)) if r.WhichOneof("record_type") == "artifact"]
+    assert json.loads(artifact.metadata)["mode"] == "reference"
+    entries = {entry.path: entry.ref for entry in artifact.manifest.contents}
+    source = (tmp_path / "src").resolve()
+    assert entries == {
+        "sub/valid.jsonl": f"file://{source}/sub/valid.jsonl",
+        "train.jsonl": f"file://{source}/train.jsonl",
+    }

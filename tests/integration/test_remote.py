@@ -373,7 +373,7 @@ def test_pinned_sources_are_checked_out_on_the_cluster(
         f"runspec: warning: run.env.mounts.0: file://{origin}@{commit} is checked out on"
         f" {station.server.alias} in {cache} when the job is submitted\n"
     )
-    assert f"{cache}/Megatron-LM-" in planned.stdout
+    assert f"{cache}/Megatron-LM-" in planned.stdout and "runspec-pins" in planned.stdout
     assert not cache.exists()
     done = station.run("submit", str(recipe), "-p", "login")
     assert done.returncode == 0, done.stderr

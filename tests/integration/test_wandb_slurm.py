@@ -1,14 +1,24 @@
 """On the Slurm test cluster: [wandb] settings in the batch script, the API key only in the
-job's environment (sbatch passes on the environment it is started with)."""
+job's environment (sbatch passes on the environment it is started with; over ssh, runspec
+hands the key to the remote sbatch through the connection)."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.test_tracking import EXPECTED, KEY, no_file_holds_the_key, project, runspec
+from tests.integration.test_remote import Workstation
+from tests.test_tracking import ENV_TOML, EXPECTED, KEY, no_file_holds_the_key, project, runspec
+
+#: env.toml's [wandb] section, for the workstation's env.toml
+WANDB_SECTION = ENV_TOML[: ENV_TOML.index("[local]")]
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
@@ -23,3 +33,35 @@ def test_a_slurm_job_gets_the_key_through_its_environment(tmp_path: Path) -> Non
     assert "WANDB_PROJECT=nemotron" in script.read_text()
     no_file_holds_the_key(tmp_path / "jobs")
     assert KEY not in done.stdout + done.stderr
+
+
+def test_over_ssh_the_key_reaches_the_job_but_no_file(
+    tmp_path: Path, slurm_login_node: Any
+) -> None:
+    """From a workstation the key goes through the ssh connection into sbatch's environment:
+    the login node's shell never had it, and no file on either side holds it."""
+    home = Path(tempfile.mkdtemp(prefix="rs-home-"))  # short: the control socket's path
+    station = Workstation(tmp_path, slurm_login_node, home, extra=WANDB_SECTION)
+    station.checkout.mkdir()
+    checkout = project(station.checkout)
+    (checkout / ".git").rmdir()
+    for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "probe"]):
+        subprocess.run(
+            ["git", "-C", str(checkout), "-c", "user.email=t@t", "-c", "user.name=t", *command],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "runspec", "submit", "probe.py", "-p", "login", "--wait"],
+            cwd=checkout, env={**station.env(), "WANDB_API_KEY": KEY},
+            capture_output=True, text=True, timeout=180, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        (seen,) = station.remote.rglob("seen.json")
+        assert json.loads(seen.read_text()) == EXPECTED
+        no_file_holds_the_key(station.remote)
+        no_file_holds_the_key(home)
+        assert KEY not in done.stdout + done.stderr
+    finally:
+        station.close()
+        shutil.rmtree(home, ignore_errors=True)

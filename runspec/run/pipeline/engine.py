@@ -4,8 +4,9 @@ Everything happens in the calling thread around one selector: pidfds (Linux) wak
 it when a step exits, a self-pipe when runspec receives a signal, and the pipes of
 the streams runspec copies (prefixed stderr, logs). The parts it drives:
 :mod:`.spawn` starts the steps, :mod:`.exits` reaps and judges their exits,
-:mod:`.groups` stops their process groups, :mod:`.signals` catches runspec's
-signals, :mod:`.taps` copies the streams runspec prefixes or logs.
+:mod:`.groups` stops their process groups, :mod:`.reaper` finds what left those groups,
+:mod:`.signals` catches runspec's signals, :mod:`.taps` copies the streams runspec
+prefixes or logs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from ...errors import PipelineError
 from .exits import Exits
 from .groups import Stopper, live_groups
+from .reaper import Reaper
 from .signals import SignalInbox, forwarding
 from .spawn import start_child, start_joined
 from .steps import PipelineResult, Step, step_label
@@ -82,7 +84,8 @@ class _Engine:
         self._inbox = SignalInbox(self._selector, self._on_signal)
         self._taps = Taps(self._selector)
         self._exits = Exits(self._selector)
-        self._stopper = Stopper(self._exits.children, grace)
+        self._reaper = Reaper()
+        self._stopper = Stopper(self._exits.children, grace, self._escaped)
         self._interrupted: int | None = None
 
     def notify(self, signum: int) -> None:
@@ -158,11 +161,17 @@ class _Engine:
         self._taps.close()
         self._selector.close()
         self._inbox.close()
+        self._reaper.close()
+
+    def _escaped(self) -> set[int]:
+        """Live descendants of the steps outside their process groups."""
+        return self._reaper.descendants({child.pid for child in self._exits.children})
 
     def _settled(self) -> bool:
         if self._exits.running():
             return False
-        if not live_groups([child.pid for child in self._exits.children]):
+        groups = [child.pid for child in self._exits.children]
+        if not live_groups(groups) and not self._escaped():
             return True
         if not self._stopper.stopping:
             import signal

@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Callable, Collection, Sequence
 
     from .spawn import Child
 
@@ -23,11 +23,16 @@ _SIGKILL = 9  # the same number on Linux and the BSDs
 
 
 class Stopper:
-    """Stops the process groups of ``children`` (the engine's list, read as it grows)."""
+    """Stops the process groups of ``children`` (the engine's list, read as it grows), and
+    the processes ``escaped`` returns (descendants outside those groups), one by one."""
 
-    def __init__(self, children: Sequence[Child], grace: float) -> None:
+    def __init__(
+        self, children: Sequence[Child], grace: float,
+        escaped: Callable[[], Collection[int]] = frozenset,
+    ) -> None:  # fmt: skip
         self._children = children
         self._grace = grace
+        self._escaped = escaped
         self.stopping = False
         self._kill_at: float | None = None
         self._give_up_at: float | None = None
@@ -65,6 +70,11 @@ class Stopper:
                 os.killpg(pgid, signum)
             except OSError:
                 pass  # the group has just emptied
+        for pid in self._escaped():
+            try:
+                os.kill(pid, signum)
+            except OSError:
+                pass  # it has just exited
 
 
 def live_groups(pgids: Collection[int]) -> set[int]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...errors import PipelineError
+from .reaper import parent_death_signal
 from .steps import step_label
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def _spawn(
             stderr=stderr,
             env=None if step.env is None else dict(step.env),
             cwd=step.cwd,
+            preexec_fn=parent_death_signal(),
             **_isolation(stdin),
         )
     except (OSError, ValueError) as exc:
