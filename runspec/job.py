@@ -37,12 +37,13 @@ from .errors import (
 from .interpolation import resolve_job_keys, resolve_job_value
 from .overrides import Override, apply_overrides
 from .profiles import (
+    KNOWN_KEYS,
     RESERVED,
     EnvFile,
     Profile,
     find_env_file,
+    integration_keys,
     key_warnings,
-    run_env_keys,
     unknown_key,
     value_error,
 )
@@ -245,7 +246,7 @@ def assemble(
     path = find_config(spec, config)
     document, runenv, parsed = _document(spec, path, envfile, profile, overrides)
     absent = tuple(s for s in RESERVED if envfile is None or s not in envfile.data)
-    warnings = _key_warnings(envfile, profile, parsed)
+    warnings = _key_warnings(envfile, profile, parsed, document["run"]["env"])
     env = template.resolve(document["run"]["env"], document, absent=absent, warnings=warnings)
     env = resolve_job_keys(env, environ)
     _check_env(env)
@@ -316,21 +317,33 @@ def _refuse_runspec_keys(overrides: Sequence[Override]) -> None:
 
 
 def _key_warnings(
-    envfile: EnvFile | None, profile: Profile | None, overrides: Sequence[Override]
+    envfile: EnvFile | None,
+    profile: Profile | None,
+    overrides: Sequence[Override],
+    env: Mapping[str, Any],
 ) -> list[str]:
     """Keys a run would use but runspec does not read: the profile's (every member of
-    its chain, root first) and those that overrides add to ``run.env``."""
+    its chain, root first) and those that overrides add to ``run.env`` (the merged
+    ``env``, which names the executor)."""
     found = []
     if envfile is not None and profile is not None:
         for member in reversed(profile.chain):
             for problem in key_warnings(envfile, member):
                 found.append(location(problem.path, problem.line, problem.key) + problem.message)
-    known = run_env_keys(envfile, profile)
+    known = _known_keys(env)
     for override in overrides:
         path = override.path
         if path[:2] == ("run", "env") and len(path) > 2 and path[2] not in known:
-            found.append(f"{'.'.join(path[:3])}: {unknown_key(path[2], sorted(known))}")
+            found.append(f"{'.'.join(path[:3])}: {unknown_key(path[2], known)}")
     return found
+
+
+def _known_keys(env: Mapping[str, Any]) -> tuple[str, ...]:
+    """runspec's profile keys, and those of the integration that runs a job with ``env``
+    (nemo-run's executors have keys of their own)."""
+    executor = env.get("executor") or "local"
+    reads = integration_keys(str(executor), env.get("launcher"))
+    return (*KNOWN_KEYS, *sorted(reads or ()))
 
 
 def _own_run(data: Mapping[str, Any], path: Path) -> Mapping[str, Any]:

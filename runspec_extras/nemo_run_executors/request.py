@@ -37,6 +37,7 @@ class ExecutorRequest:
     setup: tuple[str, ...]
     env_vars: Mapping[str, str]
     warnings: tuple[str, ...] = ()
+    detached: bool = False
 
     @classmethod
     def from_job(cls, job: Job, *, detached: bool = False) -> ExecutorRequest:
@@ -62,6 +63,7 @@ class ExecutorRequest:
             setup=_setup(env),
             env_vars=_env_vars(job),
             warnings=tuple(warnings),
+            detached=detached,
         )
 
     def get(self, key: str, default: Any = None) -> Any:
