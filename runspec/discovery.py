@@ -82,23 +82,23 @@ def _entries(folder: str) -> list[os.DirEntry[str]]:
         return []
 
 
-def _is_venv(folder: str) -> bool:
-    return os.path.exists(os.path.join(folder, "pyvenv.cfg"))
-
-
 def walk(root: str) -> Iterator[tuple[str, _Key]]:
     """Yield the regular ``.py`` files under ``root`` in name order, with their index keys.
 
     The path starts with ``root`` as given. Iterative, so folder depth is not limited by
     Python's recursion limit; one ``stat`` per file (it follows a symlink: regular files
-    only), no file is opened.
+    only), no file is opened. A folder holding a ``pyvenv.cfg`` (a virtual environment)
+    is seen in its own listing, so it costs no ``stat`` either.
     """
     stack: list[Iterator[os.DirEntry[str]]] = [iter(_entries(root))]
     while stack:
         for entry in stack[-1]:
             if entry.is_dir(follow_symlinks=False):
-                if entry.name not in SKIP_DIRS and not _is_venv(entry.path):
-                    stack.append(iter(_entries(entry.path)))
+                if entry.name in SKIP_DIRS:
+                    continue
+                inside = _entries(entry.path)
+                if not any(child.name == "pyvenv.cfg" for child in inside):
+                    stack.append(iter(inside))
                     break  # into the folder; this one's iterator resumes after it
             elif entry.name.endswith(".py"):
                 try:

@@ -25,7 +25,15 @@ from ._limits import tree_problem
 from ._masking import has_secrets, masked_argv
 from ._merge import deep_merge, json_ready
 from .config import find_config, load_config
-from .errors import ConfigError, OverrideError, PipelineError, ProfileError, location
+from .errors import (
+    ConfigError,
+    OverrideError,
+    PipelineError,
+    ProfileError,
+    SpecError,
+    TemplateError,
+    location,
+)
 from .interpolation import resolve_job_keys, resolve_job_value
 from .overrides import Override, apply_overrides
 from .profiles import (
@@ -34,6 +42,7 @@ from .profiles import (
     EnvFile,
     Profile,
     find_env_file,
+    integration_keys,
     key_warnings,
     unknown_key,
     value_error,
@@ -105,7 +114,7 @@ class Job:
 
     def resolve(self, value: Any) -> Any:
         """``value`` with its ``${run.*}`` references resolved against the job config."""
-        return template.resolve(value, self.config, absent=self.absent)
+        return template.resolve(value, self.config, absent=self.absent, final=True)
 
     def config_document(self, config: Mapping[str, Any] | None = None) -> str:
         """The job config (or ``config``, e.g. a masked copy) as saved: YAML or JSON text."""
@@ -199,20 +208,21 @@ def _namespace(
     run: dict[str, Any] = {"env": dict(env)}
     for section in RESERVED:
         run[section] = dict(envfile.section(section)) if envfile else {}
+    literal = template.literal  # paths and names are data: never read as references
     run["recipe"] = {
-        "name": spec.name,
-        "script": str(spec.script_path),
+        "name": literal(spec.name),
+        "script": literal(str(spec.script_path)),
         "image": spec.image,
         "launch": spec.run.launcher,
         "workdir": spec.run.workdir,
-        "config_dir": str(spec.config_dir),
+        "config_dir": literal(str(spec.config_dir)),
     }
-    run["config"] = {"name": config.stem, "path": str(config)}
+    run["config"] = {"name": literal(config.stem), "path": literal(str(config))}
     run["job"] = {
-        "name": name,
+        "name": literal(name),
         "dir": None,
-        "profile": profile.name if profile else None,
-        "cwd": os.getcwd(),
+        "profile": literal(profile.name) if profile else None,
+        "cwd": literal(os.getcwd()),
     }
     return run
 
@@ -237,18 +247,19 @@ def assemble(
     path = find_config(spec, config)
     document, runenv, parsed = _document(spec, path, envfile, profile, overrides)
     absent = tuple(s for s in RESERVED if envfile is None or s not in envfile.data)
-    warnings = _key_warnings(envfile, profile, parsed)
+    warnings = _key_warnings(envfile, profile, parsed, document["run"]["env"])
     env = template.resolve(document["run"]["env"], document, absent=absent, warnings=warnings)
     env = resolve_job_keys(env, environ)
     _check_env(env)
     folder = job_dir(env) if job_dir else None
     document["run"]["env"] = env
-    document["run"]["job"]["dir"] = str(folder) if folder else None
+    document["run"]["job"]["dir"] = template.literal(str(folder)) if folder else None
     try:
         resolved: dict[str, Any] = template.resolve(
             document, document, absent=absent, warnings=warnings
         )
         _resolve_recipe_keys(resolved, environ)
+        _check_recipe_references(spec, resolved, absent, warnings)
     except BaseException:
         discard_dir(folder)
         raise
@@ -307,20 +318,33 @@ def _refuse_runspec_keys(overrides: Sequence[Override]) -> None:
 
 
 def _key_warnings(
-    envfile: EnvFile | None, profile: Profile | None, overrides: Sequence[Override]
+    envfile: EnvFile | None,
+    profile: Profile | None,
+    overrides: Sequence[Override],
+    env: Mapping[str, Any],
 ) -> list[str]:
     """Keys a run would use but runspec does not read: the profile's (every member of
-    its chain, root first) and those that overrides add to ``run.env``."""
+    its chain, root first) and those that overrides add to ``run.env`` (the merged
+    ``env``, which names the executor)."""
     found = []
     if envfile is not None and profile is not None:
         for member in reversed(profile.chain):
             for problem in key_warnings(envfile, member):
                 found.append(location(problem.path, problem.line, problem.key) + problem.message)
+    known = _known_keys(env)
     for override in overrides:
         path = override.path
-        if path[:2] == ("run", "env") and len(path) > 2 and path[2] not in KNOWN_KEYS:
-            found.append(f"{'.'.join(path[:3])}: {unknown_key(path[2])}")
+        if path[:2] == ("run", "env") and len(path) > 2 and path[2] not in known:
+            found.append(f"{'.'.join(path[:3])}: {unknown_key(path[2], known)}")
     return found
+
+
+def _known_keys(env: Mapping[str, Any]) -> tuple[str, ...]:
+    """runspec's profile keys, and those of the integration that runs a job with ``env``
+    (nemo-run's executors have keys of their own)."""
+    executor = env.get("executor") or "local"
+    reads = integration_keys(str(executor), env.get("launcher"))
+    return (*KNOWN_KEYS, *sorted(reads or ()))
 
 
 def _own_run(data: Mapping[str, Any], path: Path) -> Mapping[str, Any]:
@@ -330,6 +354,31 @@ def _own_run(data: Mapping[str, Any], path: Path) -> Mapping[str, Any]:
     if own.get("env") is not None:
         _require(own, "env", dict, prefix="run.", path=path)
     return own
+
+
+def _check_recipe_references(
+    spec: Runspec, config: Mapping[str, Any], absent: Sequence[str], warnings: list[str]
+) -> None:
+    """Resolve the header's ``cmd`` and ``env`` once now, as launching will: an unknown
+    reference fails before anything starts, naming the header key; an optional section's
+    absence warns once."""
+    from .launch import program
+
+    def resolve(text: str) -> Any:
+        return template.resolve(text, config, absent=absent, warnings=warnings, final=True)
+
+    texts = [(f"env.{name}", text) for name, text in spec.env.items() if isinstance(text, str)]
+    for key, text in [("run.cmd", None), *texts]:
+        try:
+            if text is None:
+                program(spec, "", resolve=resolve)
+            else:
+                resolve(text)
+        except TemplateError as error:
+            where = f"${{{error.key}}}: " if error.key else ""
+            raise SpecError(
+                where + error.message, path=spec.script_path, key=f"tool.runspec.{key}"
+            ) from None
 
 
 def _resolve_recipe_keys(document: dict[str, Any], environ: Mapping[str, str] | None) -> None:

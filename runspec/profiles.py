@@ -35,6 +35,7 @@ __all__ = [
     "canonical",
     "check_env_file",
     "find_env_file",
+    "integration_keys",
     "key_warnings",
     "listing_json",
     "profile_json",
@@ -649,14 +650,20 @@ def unknown_key(key: str, known: Sequence[str] = tuple(KNOWN_KEYS)) -> str:
 def _integration_reads(envfile: EnvFile, name: str) -> tuple[str, frozenset[str] | None]:
     """The profile's executor and the keys it reads, when an integration runs it (nemo-run)
     and is installed; ``None`` for the keys otherwise (runspec's own keys apply)."""
-    from ._extras import executor_keys
-
     if envfile.failure(name) is not None:
         return "", None
     executor = str(envfile.inherited(name, "executor") or "local")
-    launcher = envfile.inherited(name, "launcher")
+    return executor, integration_keys(executor, envfile.inherited(name, "launcher"))
+
+
+def integration_keys(executor: str, launcher: object) -> frozenset[str] | None:
+    """The profile keys the integration that runs ``executor`` with ``launcher`` reads
+    (nemo-run's, when installed); ``None`` when runspec runs the job itself or the
+    integration is not installed (runspec's own keys apply)."""
+    from ._extras import executor_keys
+
     runs_itself = executor in ("local", "slurm") and launcher != "nemo-run"
-    return executor, None if runs_itself else executor_keys(executor)
+    return None if runs_itself else executor_keys(executor)
 
 
 # --- rendering for `runspec env` ------------------------------------------------------

@@ -144,6 +144,35 @@ def test_dry_run_refuses_a_missing_key(cli: Callable[..., Result], recipe_repo: 
     )
 
 
+@pytest.mark.parametrize(
+    ("override", "warned"),
+    [
+        ("run.env.node_group=other-group", ""),
+        ("run.env.shared_memory_size=32", ""),
+        ("run.env.node_gruop=other-group",
+         "runspec: warning: run.env.node_gruop: unknown key (did you mean 'node_group'?)\n"),
+        ("run.env.account=a",
+         "runspec: warning: run.env.account: not used by the lepton executor (ignored)\n"),
+    ],
+    ids=("executor-key", "executor-only-key", "typo", "runspec-key-unused"),
+)  # fmt: skip
+def test_dry_run_knows_the_executors_keys_in_overrides(
+    cli: Callable[..., Result], recipe_repo: Path, override: str, warned: str
+) -> None:
+    result = cli("run", "recipes/train.py", "-p", "lepton", "--dry-run", override)
+    assert (result.code, result.err) == (0, warned)
+
+
+def test_a_profile_key_is_reported_once(cli: Callable[..., Result], recipe_repo: Path) -> None:
+    env = recipe_repo / "env.toml"
+    env.write_text(ENV_TOML + '\n[typo]\nextends = "lepton"\nresource_shap = "x"\n')
+    result = cli("run", "recipes/train.py", "-p", "typo", "--dry-run")
+    assert (result.code, result.err) == (0, (
+        f"runspec: warning: {env}:43: [typo].resource_shap: unknown key "
+        "(did you mean 'resource_shape'?)\n"
+    ))  # fmt: skip
+
+
 def test_dry_run_shows_secrets_when_asked(cli: Callable[..., Result], recipe_repo: Path) -> None:
     dgx = cli("run", "recipes/train.py", "-p", "dgx", "--dry-run", "--show-secrets").out
     assert "client_secret='s3cr3t-value'" in dgx and '"app_secret": "s3cr3t-value"' in dgx

@@ -139,14 +139,15 @@ CASES = [
             "srun_args": ["--mpi=pmix"],
             "additional_parameters": {"reservation": "hackathon", "requeue": True},
             "env_vars": {"RECIPE_GREETING": "hello", "NCCL_DEBUG": "WARN"},
-            "job_name_prefix": "runspec-",
+            "job_name_prefix": "runspec-", "poll_estimated_start_time": True,
         },
         [],
         id="slurm-cookbook-attached",
     ),
     pytest.param(
         "pretrain", {"detached": True}, "SlurmExecutor",
-        {"partition": "batch"}, [], id="slurm-detached-batch-partition",
+        {"partition": "batch", "poll_estimated_start_time": False}, [],
+        id="slurm-detached-batch-partition",
     ),
     pytest.param(
         "laptop", {}, "LocalExecutor",

@@ -235,3 +235,20 @@ def test_dry_run_over_ssh_shows_the_pin_checkout_command(
     assert "runspec-pins /lustre/me/run/.runspec/git Megatron-LM-" in command
     assert command.endswith(" https://example.com/Megatron-LM.git main'\n")
     assert not (remote_env / "ssh-called").exists()
+
+
+def test_pipe_dry_run_over_ssh_says_a_shared_pin_once(cli: Callable[..., Result], remote_env: Path) -> None:
+    recipe = remote_env / "recipe" / "train.py"
+    (recipe.parent / "config").mkdir(parents=True)
+    recipe.write_text(PINNED_RECIPE)
+    pin = "${auto_mount:git+https://example.com/M.git@main,/opt/m}"
+    (recipe.parent / "config" / "default.json").write_text(json.dumps({"run": {"env": {"mounts": [pin]}}}))
+    done = cli("pipe", "-p", "remote", "--dry-run", recipe, "+", recipe)
+    assert done.code == 0, done.err
+    assert done.err == (
+        "runspec: warning: run.env.mounts.0: https://example.com/M.git@main is checked out on"
+        " login.example.com in /lustre/me/run/.runspec/git when the job is submitted\n"
+    )
+    assert done.out.count("the pinned sources are checked out there first") == 1
+    assert done.out.count("--container-mounts=/lustre/me/run/.runspec/git/M-") == 2
+    assert not (remote_env / "ssh-called").exists()

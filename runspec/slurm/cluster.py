@@ -201,7 +201,8 @@ def _before(jobs: Sequence[Job], transport: Transport) -> tuple[str, ...]:
         return ()
     from .pins import describe
 
-    return tuple(line for job in jobs for line in describe(job, _ssh(transport)))
+    commands = [tuple(describe(job, _ssh(transport))) for job in jobs]
+    return tuple(line for command in dict.fromkeys(commands) for line in command)
 
 
 def prepare(
@@ -254,7 +255,7 @@ def prepare_pipeline(
     for job in jobs:
         step, said = _placed(job, transport, submitting)
         steps.append(step)
-        notes += said
+        notes += [note for note in said if note not in notes]  # steps that share a pin
     name = pipeline_name(steps)
     folder = new_job_folder(steps[0].env, name, create=submitting)
     repo, code = code_for(replace(steps[0], dir=folder), transport)

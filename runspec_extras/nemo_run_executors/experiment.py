@@ -4,7 +4,8 @@ The experiment lives where nemo-run keeps its experiments (``$NEMORUN_HOME``, de
 ``~/.nemo_run``), so nemo-run's own tools see it; the runspec job folder holds the job
 config, the copy shipped with the code (``shipped/``) and the ``runspec.json`` record,
 which names the experiment. A dry run points nemo-run's home at a temporary folder and
-leaves nothing behind. nemo-run's console goes to stderr: stdout belongs to the recipe.
+leaves nothing behind. nemo-run's own output goes to stderr: stdout belongs to the
+recipe (``streams``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from runspec.errors import RunspecError
 from runspec.job import Job, discard_dir, write_record
 
 from .build import Prepared, prepare
+from .streams import nemo_run_console, progress_to_stderr
 from .task import recipe_script
 
 if TYPE_CHECKING:
@@ -50,7 +52,7 @@ def run(job: Job, options: RunOptions) -> int:
     job.write_config()
     write_record(job, options.argv, job_id=None, launcher="nemo-run")
     try:
-        with _nemo_run_console(), _inside(prepared.code.root):
+        with nemo_run_console(), progress_to_stderr(), _inside(prepared.code.root):
             handle, state, folder = _launch(job, prepared, options)
     except RunspecError as exc:
         write_record(job, options.argv, job_id=None, launcher="nemo-run", error=str(exc))
@@ -97,7 +99,7 @@ def dry_run(job: Job, options: RunOptions) -> str:
         prepared = prepare(
             job, Path(base, "shipped"), detached=options.detached, local_config=local
         )
-        with _nemo_run_console(quiet=True), _inside(prepared.code.root):
+        with nemo_run_console(quiet=True), _inside(prepared.code.root):
             shown = _dry_run_text(job, prepared, options.args)
     config = job.config if options.show_secrets else masked_tree(job.config)
     if not options.show_secrets:
@@ -141,19 +143,6 @@ def _secrets(tree: Mapping[str, Any]) -> set[str]:
         elif isinstance(value, (str, int, float)) and shown[key] != value and str(value):
             found.add(str(value))
     return found
-
-
-@contextlib.contextmanager
-def _nemo_run_console(*, quiet: bool = False) -> Iterator[None]:
-    """Send nemo-run's console to stderr (or nowhere) while it works."""
-    from nemo_run.core.frontend.console.api import CONSOLE
-
-    saved = CONSOLE.file, CONSOLE.quiet
-    CONSOLE.file, CONSOLE.quiet = sys.stderr, quiet
-    try:
-        yield
-    finally:
-        CONSOLE.file, CONSOLE.quiet = saved
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runspec.errors import ProfileError
+from runspec.profiles import KNOWN_KEYS
 
 __all__ = ["EXECUTORS", "ExecutorKeys", "check_keys", "set_keys"]
 
@@ -129,7 +130,8 @@ def set_keys(env: Mapping[str, Any], defaults: Mapping[str, Any]) -> list[str]:
 def check_keys(
     name: str, env: Mapping[str, Any], defaults: Mapping[str, Any], *, image: str | None = None
 ) -> list[str]:
-    """Warnings for the keys of ``env`` executor ``name`` cannot use; raise for missing ones.
+    """Warnings for runspec's keys in ``env`` that executor ``name`` cannot use; raise for
+    missing ones.
 
     ``image`` is the recipe's own container image, which satisfies a required container.
     """
@@ -141,7 +143,9 @@ def check_keys(
             missing.append(group[0])
     if missing:
         raise ProfileError(_missing_message(name, missing), key=_missing_key(missing))
-    unused = [key for key in set_keys(env, defaults) if key not in entry.reads]
+    # A key runspec does not know at all is reported by runspec itself, once.
+    unused = [key for key in set_keys(env, defaults) if key in KNOWN_KEYS]
+    unused = [key for key in unused if key not in entry.reads]
     warnings = [f"run.env.{key}: not used by the {name} executor (ignored)" for key in unused]
     nodes = env.get("nodes")
     if name in ONE_MACHINE and isinstance(nodes, int) and nodes > 1:

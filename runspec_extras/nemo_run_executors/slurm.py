@@ -35,6 +35,9 @@ def slurm_fields(request: ExecutorRequest, job_dir: str) -> dict[str, Any]:
         "env_vars": dict(request.env_vars),
         "tunnel": tunnel(request, job_dir),
         "job_name_prefix": str(request.get("job_name_prefix", "runspec-")),
+        # The start-time poller prints from a thread of its own; a detached run leaves at once
+        # and would leave it printing into whatever reads its stdout.
+        "poll_estimated_start_time": not request.detached,
         **request.options(*_OWN),
         **{key: request.text(key) for key in _TEXT},
     }

@@ -1,16 +1,18 @@
-"""A recipe submitted through nemo-run's SlurmExecutor with a LocalTunnel, to the local Slurm
-test cluster: nemo-run writes and submits its own batch script, runspec ships the code (git
+"""A recipe through nemo-run's SlurmExecutor with a LocalTunnel, to a local Slurm test
+cluster: nemo-run writes and submits its own batch script, runspec ships the code (git
 archive) with the job config in it.
 
-The submission is detached (``runspec submit``): nemo-run returns its handle at once, and
-the test follows the job with ``scontrol``, as nemo-run's attached mode would need Slurm
-accounting (``sacct``), which this cluster does not keep.
+Detached (``runspec submit``), nemo-run returns its handle at once and the test follows the
+job with ``scontrol`` on the session's cluster. Attached (``runspec run``), nemo-run waits
+for the job and reads its final state with ``sacct``: those tests use the cluster with
+accounting (slurmdbd and MariaDB).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.slurm import SlurmCluster
 from tests.nemo_run_support import make_repo
 from tests.support import REPO, require_module
 
-pytestmark = [pytest.mark.slurm, pytest.mark.extra, pytest.mark.usefixtures("slurm_cluster")]
+pytestmark = [pytest.mark.slurm, pytest.mark.extra]
 
 ENV_TOML = """\
 [cluster]
@@ -40,8 +43,20 @@ NCCL_DEBUG = "INFO"
 WAIT_SECONDS = 300
 
 
-def runspec(repo: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "NEMORUN_HOME": str(home)}
+FAILING = """\
+import sys
+print("about to fail", flush=True)
+sys.exit(3)
+"""
+
+
+def runspec(
+    repo: Path, home: Path, *args: str, cluster: SlurmCluster | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run runspec in ``repo`` with nemo-run's home at ``home``, against ``cluster`` when given
+    (else the session's cluster, which ``SLURM_CONF`` names)."""
+    env = {**os.environ, **(cluster.env if cluster else {})}
+    env.update(PYTHONPATH=str(REPO), NEMORUN_HOME=str(home))
     env.pop("RUNSPEC_ENV_FILE", None)
     return subprocess.run(
         [sys.executable, "-m", "runspec", *args],
@@ -65,6 +80,7 @@ def finished_state(job_id: str) -> str:
     raise AssertionError(f"job {job_id} did not finish in {WAIT_SECONDS} s (last state {state!r})")
 
 
+@pytest.mark.usefixtures("slurm_cluster")
 def test_submit_through_nemo_runs_slurm_executor(tmp_path: Path) -> None:
     require_module("nemo_run")
     repo = tmp_path / "repo"
@@ -74,7 +90,7 @@ def test_submit_through_nemo_runs_slurm_executor(tmp_path: Path) -> None:
     done = runspec(repo, home, "submit", "recipes/train.py", "-p", "cluster", "train.lr=0.125",
                    "--", "--flag")  # fmt: skip
     assert done.returncode == 0, done.stderr
-    handle = done.stdout.strip().splitlines()[-1]
+    handle = done.stdout.strip()
     assert handle.startswith("slurm_tunnel://nemo_run/"), done.stdout
     job_id = handle.rsplit("/", 1)[-1]
     assert finished_state(job_id) == "COMPLETED"
@@ -92,3 +108,70 @@ def test_submit_through_nemo_runs_slurm_executor(tmp_path: Path) -> None:
         "nemo-run", handle, "slurm",
     )  # fmt: skip
     assert "exit_code" not in record
+
+
+def record_of(repo: Path) -> dict[str, object]:
+    [folder] = (repo / ".runspec" / "jobs").iterdir()
+    record: dict[str, object] = json.loads((folder / "runspec.json").read_text())
+    return record
+
+
+def job_output(stdout: str) -> list[str]:
+    """The job's output lines without nemo-run's ``ROLE/REPLICA `` prefix; anything else on
+    stdout (nemo-run's progress) fails the test."""
+    lines = stdout.splitlines()
+    assert all(re.match(r"[\w-]+/0 ", line) for line in lines), stdout
+    return [line.split(" ", 1)[1] for line in lines]
+
+
+def sacct_state(cluster: SlurmCluster, job_id: str) -> str:
+    done = cluster.run("sacct", "-j", job_id, "-X", "-n", "-P", "-o", "State,ExitCode")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_run_attached_waits_for_the_slurm_job_and_reports_success(
+    slurm_accounting_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    require_module("nemo_run")
+    cluster = slurm_accounting_cluster
+    repo = tmp_path / "repo"
+    make_repo(repo, launch="direct")
+    (repo / "env.toml").write_text(ENV_TOML)
+    home = tmp_path / "nemo-run-home"
+    done = runspec(repo, home, "run", "recipes/train.py", "-p", "cluster", "train.lr=0.25",
+                   cluster=cluster)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert job_output(done.stdout) == ["rank - lr 0.25 greeting hello nccl INFO args []"]
+    record = record_of(repo)
+    handle = str(record["job_id"])
+    job_id = handle.rsplit("/", 1)[-1]
+    assert handle.startswith("slurm_tunnel://nemo_run/") and job_id.isdigit(), record
+    assert (record["launcher"], record["executor"], record["exit_code"]) == ("nemo-run", "slurm", 0)
+    details = record["nemo_run"]
+    assert isinstance(details, dict) and details["state"] == "SUCCEEDED", details
+    assert sacct_state(cluster, job_id) == "COMPLETED|0:0"
+    [log] = home.glob(f"experiments/demo-train/*/demo-train/log-*_{job_id}_0.out")
+    assert "rank - lr 0.25 greeting hello nccl INFO args []\n" in log.read_text()
+
+
+def test_run_attached_reports_a_failed_slurm_job(
+    slurm_accounting_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    require_module("nemo_run")
+    cluster = slurm_accounting_cluster
+    repo = tmp_path / "repo"
+    make_repo(repo, launch="direct", code=FAILING)
+    (repo / "env.toml").write_text(ENV_TOML)
+    home = tmp_path / "nemo-run-home"
+    done = runspec(repo, home, "run", "recipes/train.py", "-p", "cluster", cluster=cluster)
+    assert done.returncode == 1, done.stderr
+    assert job_output(done.stdout) == ["about to fail"]
+    record = record_of(repo)
+    job_id = str(record["job_id"]).rsplit("/", 1)[-1]
+    details = record["nemo_run"]
+    assert isinstance(details, dict) and details["state"] == "FAILED", details
+    assert record["exit_code"] == 1
+    assert sacct_state(cluster, job_id) == "FAILED|3:0"
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == f"runspec: demo-train ended FAILED in nemo-run; logs: {details['folder']}"

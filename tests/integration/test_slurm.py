@@ -17,6 +17,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -373,7 +374,15 @@ def test_ctrl_c_while_waiting_leaves_the_job_running(tmp_path: Path) -> None:
     job_id = process.stdout.readline().strip()  # type: ignore[union-attr]
     read_until(process.stderr, f"runspec: job {job_id}: RUNNING on node1")
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=TIMEOUT)
+    # What follows is read through the same stream: communicate() would miss what
+    # readline() buffered already.
+    watchdog = threading.Timer(TIMEOUT, process.kill)
+    watchdog.start()
+    try:
+        err = process.stderr.read()  # type: ignore[union-attr]
+        process.communicate(timeout=TIMEOUT)
+    finally:
+        watchdog.cancel()
     assert process.returncode == 130
     assert err.splitlines()[-1] == (
         f"runspec: job {job_id} keeps running; cancel it with 'runspec cancel {job_id}'"
