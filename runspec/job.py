@@ -25,7 +25,15 @@ from ._limits import tree_problem
 from ._masking import has_secrets, masked_argv
 from ._merge import deep_merge, json_ready
 from .config import find_config, load_config
-from .errors import ConfigError, OverrideError, PipelineError, ProfileError, location
+from .errors import (
+    ConfigError,
+    OverrideError,
+    PipelineError,
+    ProfileError,
+    SpecError,
+    TemplateError,
+    location,
+)
 from .interpolation import resolve_job_keys, resolve_job_value
 from .overrides import Override, apply_overrides
 from .profiles import (
@@ -106,7 +114,7 @@ class Job:
 
     def resolve(self, value: Any) -> Any:
         """``value`` with its ``${run.*}`` references resolved against the job config."""
-        return template.resolve(value, self.config, absent=self.absent)
+        return template.resolve(value, self.config, absent=self.absent, final=True)
 
     def config_document(self, config: Mapping[str, Any] | None = None) -> str:
         """The job config (or ``config``, e.g. a masked copy) as saved: YAML or JSON text."""
@@ -199,20 +207,21 @@ def _namespace(
     run: dict[str, Any] = {"env": dict(env)}
     for section in RESERVED:
         run[section] = dict(envfile.section(section)) if envfile else {}
+    literal = template.literal  # paths and names are data: never read as references
     run["recipe"] = {
-        "name": spec.name,
-        "script": str(spec.script_path),
+        "name": literal(spec.name),
+        "script": literal(str(spec.script_path)),
         "image": spec.image,
         "launch": spec.run.launcher,
         "workdir": spec.run.workdir,
-        "config_dir": str(spec.config_dir),
+        "config_dir": literal(str(spec.config_dir)),
     }
-    run["config"] = {"name": config.stem, "path": str(config)}
+    run["config"] = {"name": literal(config.stem), "path": literal(str(config))}
     run["job"] = {
-        "name": name,
+        "name": literal(name),
         "dir": None,
-        "profile": profile.name if profile else None,
-        "cwd": os.getcwd(),
+        "profile": literal(profile.name) if profile else None,
+        "cwd": literal(os.getcwd()),
     }
     return run
 
@@ -243,12 +252,13 @@ def assemble(
     _check_env(env)
     folder = job_dir(env) if job_dir else None
     document["run"]["env"] = env
-    document["run"]["job"]["dir"] = str(folder) if folder else None
+    document["run"]["job"]["dir"] = template.literal(str(folder)) if folder else None
     try:
         resolved: dict[str, Any] = template.resolve(
             document, document, absent=absent, warnings=warnings
         )
         _resolve_recipe_keys(resolved, environ)
+        _check_recipe_references(spec, resolved, absent, warnings)
     except BaseException:
         discard_dir(folder)
         raise
@@ -343,6 +353,31 @@ def _own_run(data: Mapping[str, Any], path: Path) -> Mapping[str, Any]:
     if own.get("env") is not None:
         _require(own, "env", dict, prefix="run.", path=path)
     return own
+
+
+def _check_recipe_references(
+    spec: Runspec, config: Mapping[str, Any], absent: Sequence[str], warnings: list[str]
+) -> None:
+    """Resolve the header's ``cmd`` and ``env`` once now, as launching will: an unknown
+    reference fails before anything starts, naming the header key; an optional section's
+    absence warns once."""
+    from .launch import program
+
+    def resolve(text: str) -> Any:
+        return template.resolve(text, config, absent=absent, warnings=warnings, final=True)
+
+    texts = [(f"env.{name}", text) for name, text in spec.env.items() if isinstance(text, str)]
+    for key, text in [("run.cmd", None), *texts]:
+        try:
+            if text is None:
+                program(spec, "", resolve=resolve)
+            else:
+                resolve(text)
+        except TemplateError as error:
+            where = f"${{{error.key}}}: " if error.key else ""
+            raise SpecError(
+                where + error.message, path=spec.script_path, key=f"tool.runspec.{key}"
+            ) from None
 
 
 def _resolve_recipe_keys(document: dict[str, Any], environ: Mapping[str, str] | None) -> None:

@@ -105,6 +105,9 @@ def test_a_recipe_name_works_for_sbatch(project: Path) -> None:
 def test_names_run_and_pipe(project: Path) -> None:
     done = runspec(project, "run", "nano/pretrain", "train.steps=5", "--", "--flag")
     assert (done.returncode, done.stdout) == (0, "ran ['--flag']\n")
+    # the second step reads what the first writes (a step that exits unread breaks the pipe)
+    sft = project / "recipes" / "nano" / "sft" / "train.py"
+    sft.write_text(sft.read_text().replace("import sys\n", "import sys\nsys.stdin.read()\n", 1))
     piped = runspec(project, "pipe", "nano/pretrain", "+", "nano/sft")
     assert (piped.returncode, piped.stdout) == (0, "ran []\n"), piped.stderr
 
