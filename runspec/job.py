@@ -25,7 +25,15 @@ from ._limits import tree_problem
 from ._masking import has_secrets, masked_argv
 from ._merge import deep_merge, json_ready
 from .config import find_config, load_config
-from .errors import ConfigError, OverrideError, PipelineError, ProfileError, location
+from .errors import (
+    ConfigError,
+    OverrideError,
+    PipelineError,
+    ProfileError,
+    SpecError,
+    TemplateError,
+    location,
+)
 from .interpolation import resolve_job_keys, resolve_job_value
 from .overrides import Override, apply_overrides
 from .profiles import (
@@ -106,7 +114,7 @@ class Job:
 
     def resolve(self, value: Any) -> Any:
         """``value`` with its ``${run.*}`` references resolved against the job config."""
-        return template.resolve(value, self.config, absent=self.absent)
+        return template.resolve(value, self.config, absent=self.absent, final=True)
 
     def config_document(self, config: Mapping[str, Any] | None = None) -> str:
         """The job config (or ``config``, e.g. a masked copy) as saved: YAML or JSON text."""
@@ -118,7 +126,8 @@ class Job:
     def write_config(self) -> Path:
         """Write the job config into the job folder (atomically) and return its path."""
         path = self.config_file
-        write_atomic(path, self.config_document(), 0o600 if has_secrets(self.config) else 0o644)
+        mode = 0o600 if has_secrets(self.config) else 0o644
+        _write(path, self.config_document(), mode, "the job config")
         return path
 
 
@@ -199,20 +208,21 @@ def _namespace(
     run: dict[str, Any] = {"env": dict(env)}
     for section in RESERVED:
         run[section] = dict(envfile.section(section)) if envfile else {}
+    literal = template.literal  # paths and names are data: never read as references
     run["recipe"] = {
-        "name": spec.name,
-        "script": str(spec.script_path),
+        "name": literal(spec.name),
+        "script": literal(str(spec.script_path)),
         "image": spec.image,
         "launch": spec.run.launcher,
         "workdir": spec.run.workdir,
-        "config_dir": str(spec.config_dir),
+        "config_dir": literal(str(spec.config_dir)),
     }
-    run["config"] = {"name": config.stem, "path": str(config)}
+    run["config"] = {"name": literal(config.stem), "path": literal(str(config))}
     run["job"] = {
-        "name": name,
+        "name": literal(name),
         "dir": None,
-        "profile": profile.name if profile else None,
-        "cwd": os.getcwd(),
+        "profile": literal(profile.name) if profile else None,
+        "cwd": literal(os.getcwd()),
     }
     return run
 
@@ -243,12 +253,13 @@ def assemble(
     _check_env(env)
     folder = job_dir(env) if job_dir else None
     document["run"]["env"] = env
-    document["run"]["job"]["dir"] = str(folder) if folder else None
+    document["run"]["job"]["dir"] = template.literal(str(folder)) if folder else None
     try:
         resolved: dict[str, Any] = template.resolve(
             document, document, absent=absent, warnings=warnings
         )
         _resolve_recipe_keys(resolved, environ)
+        _check_recipe_references(spec, resolved, absent, warnings)
     except BaseException:
         discard_dir(folder)
         raise
@@ -343,6 +354,31 @@ def _own_run(data: Mapping[str, Any], path: Path) -> Mapping[str, Any]:
     if own.get("env") is not None:
         _require(own, "env", dict, prefix="run.", path=path)
     return own
+
+
+def _check_recipe_references(
+    spec: Runspec, config: Mapping[str, Any], absent: Sequence[str], warnings: list[str]
+) -> None:
+    """Resolve the header's ``cmd`` and ``env`` once now, as launching will: an unknown
+    reference fails before anything starts, naming the header key; an optional section's
+    absence warns once."""
+    from .launch import program
+
+    def resolve(text: str) -> Any:
+        return template.resolve(text, config, absent=absent, warnings=warnings, final=True)
+
+    texts = [(f"env.{name}", text) for name, text in spec.env.items() if isinstance(text, str)]
+    for key, text in [("run.cmd", None), *texts]:
+        try:
+            if text is None:
+                program(spec, "", resolve=resolve)
+            else:
+                resolve(text)
+        except TemplateError as error:
+            where = f"${{{error.key}}}: " if error.key else ""
+            raise SpecError(
+                where + error.message, path=spec.script_path, key=f"tool.runspec.{key}"
+            ) from None
 
 
 def _resolve_recipe_keys(document: dict[str, Any], environ: Mapping[str, str] | None) -> None:
@@ -483,5 +519,14 @@ def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any
     path = job.dir / "runspec.json"
     private = shown_argv != list(argv) or has_secrets(job.config) or has_secrets(job.spec.env)
     text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
-    write_atomic(path, text, 0o600 if private else 0o644)
+    _write(path, text, 0o600 if private else 0o644, "the job record")
     return path
+
+
+def _write(path: Path, text: str, mode: int, what: str) -> None:
+    """Write a file of the job folder; a failure is one line naming the file."""
+    try:
+        write_atomic(path, text, mode)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise PipelineError(f"cannot write {what}: {reason}", path=path) from None

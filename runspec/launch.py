@@ -8,10 +8,9 @@ script, a ``cmd`` program with ``--no-python``. Extra arguments go last.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import template
 from ._environ import env_text
 from .errors import SpecError
 from .spec import Runspec
@@ -25,12 +24,13 @@ def program(
     args: Sequence[str] = (),
     *,
     python: str = "python",
-    namespace: Mapping[str, Any] | None = None,
+    resolve: Callable[[str], Any] | None = None,
 ) -> tuple[str, ...]:
     """The recipe's own command: ``cmd`` filled in, else ``python SCRIPT --config CONFIG``.
 
-    ``${run.*}`` references in ``cmd`` are resolved against ``namespace`` (the job
-    config); each token is resolved separately, so a value never splits into words.
+    ``${run.*}`` references in ``cmd`` are resolved by ``resolve`` (a job's
+    :meth:`~runspec.job.Job.resolve`); each token separately, so a value never splits
+    into words.
     """
     import shlex
 
@@ -42,10 +42,27 @@ def program(
     except ValueError as exc:
         message = f"cannot split the command: {exc}"
         raise SpecError(message, path=spec.script_path, key="tool.runspec.run.cmd") from None
-    filled = [token.replace("{script}", script).replace("{config}", config) for token in tokens]
-    if namespace is not None:
-        filled = [_argument(template.resolve(token, namespace), spec) for token in filled]
+    places = {"{script}": script, "{config}": config}
+    filled = [_fill(token, places, resolve, spec) for token in tokens]
     return (*filled, *args)
+
+
+def _fill(
+    token: str, places: Mapping[str, str], resolve: Callable[[str], Any] | None, spec: Runspec
+) -> str:
+    """One word of ``cmd``: ``${run.*}`` resolved in its own text, then ``{script}`` and
+    ``{config}`` put in; what is put in is never read again (a path may hold ``${``)."""
+    import re
+
+    words = []
+    for piece in re.split(r"(\{script\}|\{config\})", token):
+        if piece in places:
+            words.append(places[piece])
+        elif resolve is None:
+            words.append(piece)
+        else:
+            words.append(_argument(resolve(piece), spec))
+    return "".join(words)
 
 
 def _argument(value: object, spec: Runspec) -> str:
@@ -65,10 +82,10 @@ def torchrun_argv(
     args: Sequence[str] = (),
     *,
     torchrun: Sequence[str],
-    namespace: Mapping[str, Any] | None = None,
+    resolve: Callable[[str], Any] | None = None,
 ) -> tuple[str, ...]:
     """``torchrun`` (given as ``torchrun``, with its options) running the recipe's program."""
-    inner = program(spec, config, args, python="python", namespace=namespace)
+    inner = program(spec, config, args, python="python", resolve=resolve)
     if spec.run.cmd is None:
         return (*torchrun, *inner[1:])
     return (*torchrun, "--no-python", *inner)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from ._merge import copy_tree
 from .errors import TemplateError
 
-__all__ = ["RunTemplate", "references", "resolve"]
+__all__ = ["RunTemplate", "literal", "references", "resolve"]
 
 _SEGMENT = r"[A-Za-z0-9_-]+"
 _PATTERN = rf"""
@@ -45,6 +45,15 @@ class RunTemplate(string.Template):
         return resolve(self.template, namespace)
 
 
+_LIVE = re.compile(r"(\\*)\$(?=\{run\.)")
+
+
+def literal(text: str) -> str:
+    """``text`` escaped so that resolving it gives ``text`` back: for values runspec puts
+    into the namespace itself (paths, names), which are data, never templates."""
+    return _LIVE.sub(lambda match: "\\" * (2 * len(match.group(1)) + 1) + "$", text)
+
+
 def references(text: str) -> tuple[str, ...]:
     """The dotted paths of the live ``${run.*}`` references in ``text``, in order."""
     return tuple(
@@ -60,6 +69,7 @@ def resolve(
     *,
     absent: Collection[str] = (),
     warnings: list[str] | None = None,
+    final: bool = False,
 ) -> Any:
     """Return ``value`` with every ``${run.*}`` reference replaced from ``namespace``.
 
@@ -75,8 +85,11 @@ def resolve(
     ...): a reference into ``run.<section>`` that finds nothing there is None, and
     a warning naming the reference and the section to add goes to ``warnings``
     (once per reference).
+
+    ``final``: ``namespace`` holds resolved values (a job's config): a reference takes
+    the value as it is, and text in it that looks like a reference stays text.
     """
-    resolver = _Resolver(namespace, absent, warnings)
+    resolver = _Resolver(namespace, absent, warnings, final=final)
     try:
         return resolver.expand(value, None)
     except RecursionError as error:
@@ -99,8 +112,10 @@ class _Resolver:
         namespace: Mapping[str, Any],
         absent: Collection[str] = (),
         warnings: list[str] | None = None,
+        *,
+        final: bool = False,
     ) -> None:
-        self.namespace = namespace
+        self.namespace, self.final = namespace, final
         self.absent = frozenset(absent)
         self.warnings = warnings if warnings is not None else []
         self.done: dict[tuple[str, ...], Any] = {}
@@ -138,6 +153,9 @@ class _Resolver:
             return self.done[path]
         if self.is_absent(path):
             return None
+        if self.final:
+            self.done[path] = self.walk(path)
+            return self.done[path]
         self.enter(path)
         try:
             raw = self.walk(path)

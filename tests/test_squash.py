@@ -173,6 +173,40 @@ def test_dry_run_masks_secrets(cli, env_file: Path) -> None:
     assert "export NGC_API_KEY=nvapi-x\n" in shown.out
 
 
+JOB_REFERENCES = """\
+[cache]
+squash_dir = "/cache/sq"
+
+[cluster]
+executor = "slurm"
+partition = "batch"
+job_dir = "{jobs}"
+mounts = ["/data/${{run.recipe.name}}:/data"]
+env_vars = {{ OUT = "${{run.job.dir}}/out", WHO = "${{run.job.name}} of ${{run.job.profile}}" }}
+"""
+
+
+def test_references_to_the_job_are_to_the_squash_job(cli, env_file: Path, tmp_path: Path) -> None:
+    """A profile made for recipes refers to its job and recipe: the squash job has a job
+    (its own name, folder and profile) and no recipe, and keys it does not use are not
+    its concern."""
+    env_file.write_text(JOB_REFERENCES.format(jobs=tmp_path / "jobs"))
+    done = cli("squash", "img:1", "-p", "cluster", "--env-file", env_file, "-d")
+    assert done.code == 0, done.err
+    folder = re.search(r"#SBATCH --output=(\S+)/squash-img\+1-%j.out", done.out)
+    assert folder is not None
+    assert f"export OUT={folder.group(1)}/out\n" in done.out
+    assert "export WHO='squash-img+1 of cluster'\n" in done.out
+    with env_file.open("a") as env:
+        env.write('setup = "cd ${run.recipe.script}"\n')
+    done = cli("squash", "img:1", "-p", "cluster", "--env-file", env_file, "-d")
+    assert (done.code, done.out) == (1, "")
+    assert done.err == (
+        f"runspec: error: {env_file}:10: [cluster].setup: run.recipe: no such key (known: "
+        "cache, env, job), for the squash job\n"
+    )
+
+
 def test_the_profile_may_name_its_own_folder(cli, env_file: Path, tmp_path: Path) -> None:
     done = cli("squash", "img:1", "-p", "own-dir", "--env-file", env_file, "-d")
     assert done.code == 0, done.err

@@ -152,3 +152,18 @@ def test_only_the_forwarded_secrets_travel() -> None:
     environ = {"WANDB_API_KEY": KEY, "HF_TOKEN": "hf", "WANDB_PROJECT": "p"}
     assert forwarded_secrets(environ) == {"WANDB_API_KEY": KEY}
     assert forwarded_secrets({"WANDB_API_KEY": ""}) == {}
+
+
+def test_nemo_run_executors_get_the_variables_too(tmp_path: Path) -> None:
+    """nemo-run jobs get [wandb] through the executor's env_vars; a profile's still win."""
+    from runspec_extras.nemo_run_executors.request import ExecutorRequest
+    from tests.nemo_run_support import make_job, make_repo
+
+    script = make_repo(tmp_path)
+    profiles = '\n[laptop]\nexecutor = "local"\n[laptop.env_vars]\nWANDB_RUN_GROUP = "mine"\n'
+    request = ExecutorRequest.from_job(make_job(script, ENV_TOML + profiles, "laptop"))
+    assert {k: v for k, v in request.env_vars.items() if k.startswith("WANDB_")} == {
+        "WANDB_ENTITY": "team", "WANDB_PROJECT": "nemotron", "WANDB_TAGS": "a,b",
+        "WANDB_RUN_GROUP": "mine", "WANDB_MODE": "offline",
+    }  # fmt: skip
+    assert "WANDB_API_KEY" not in request.env_vars

@@ -90,10 +90,10 @@ def local_launch(job: Job, args: Sequence[str] = ()) -> Launch:
         torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone")
         argv = torchrun_argv(
             spec, config, args, torchrun=(*torchrun, f"--nproc-per-node={count}"),
-            namespace=job.config,
+            resolve=job.resolve,
         )  # fmt: skip
     else:
-        argv = program(spec, config, args, python=sys.executable, namespace=job.config)
+        argv = program(spec, config, args, python=sys.executable, resolve=job.resolve)
     lines = _before_job(job)
     if lines:
         argv = _after_lines(lines, argv)

@@ -124,29 +124,67 @@ def exists(transport: Transport, path: PurePosixPath) -> bool:
     return code == 0
 
 
+_PLACEMENT = frozenset({
+    "executor", "tunnel", "host", "user", "port", "identity", "ssh_options", "remote_job_dir",
+    "job_dir", "squash_dir",
+})  # fmt: skip
+"""The profile keys that say where the squash job and its file go."""
+_USED = _PLACEMENT | {
+    "partition", "batch_partition", "account", "qos", "time", "env_vars", "setup",
+    "startup_commands",
+}  # fmt: skip
+"""Every profile key the squash job reads: a reference in one of them must resolve."""
+
+
 def plan_squash(
     image: str, envfile: Any, profile: Any, *, force: bool, create: bool
 ) -> tuple[SquashJob, Transport, Mapping[str, Any]]:
     """The squash job of ``image`` for an env.toml profile, its transport and its settings.
 
-    The profile's ``${run.env.*}`` and ``${run.cache.*}`` references are resolved
-    against itself; ``create`` makes the job folder (over ssh: its staging copy).
+    The profile's ``${run.env.*}``, ``${run.cache.*}`` and ``${run.job.*}`` references
+    are resolved for the squash job (its own name, folder and profile; it has no
+    recipe); keys it does not read may hold references it cannot resolve. ``create``
+    makes the job folder (over ssh: its staging copy).
     """
-    from .. import template
     from .cluster import new_job_folder, transport_for
 
     check_image(image)
     if profile.executor != "slurm":
         message = f"squashing runs a Slurm job: profile {profile.name!r} has executor"
         raise SlurmError(f"{message} {profile.executor!r}, not 'slurm'", key="executor")
-    cache = dict(envfile.section("cache"))
-    namespace = {"run": {"env": dict(profile.values), "cache": cache}}
-    env = template.resolve(dict(profile.values), namespace)
-    cache = template.resolve(cache, namespace)
+    job = {"name": job_name(image), "profile": profile.name}
+    env, cache = _resolved(envfile, profile, job, _PLACEMENT)
     target = sqsh_path(image, env, cache)
-    folder = new_job_folder(env, job_name(image), create=create)
+    folder = new_job_folder(env, job["name"], create=create)
+    env, _ = _resolved(envfile, profile, {**job, "dir": str(folder)}, _USED)
     squash = render_squash(image, target, env=env, folder=folder, force=force)
     return squash, transport_for(env), env
+
+
+def _resolved(
+    envfile: Any, profile: Any, job: Mapping[str, str], needed: frozenset[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The profile's keys and ``[cache]`` resolved for the squash job, key by key: a key
+    that cannot be resolved is left out, or is an error when the job needs it."""
+    from .. import template
+    from ..errors import ProfileError, RunspecError
+
+    cache = dict(envfile.section("cache"))
+    namespace = {"run": {"env": dict(profile.values), "cache": cache, "job": dict(job)}}
+    resolved: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+    for table, (section, values) in enumerate(((profile.name, profile.values), ("cache", cache))):
+        for key, value in values.items():
+            try:
+                resolved[table][key] = template.resolve(value, namespace)
+            except RunspecError as exc:
+                if key not in needed:
+                    continue
+                line = envfile.line_of((section, key))
+                message = f"{exc}, for the squash job"
+                raise ProfileError(
+                    message, path=envfile.path, line=line, key=f"[{section}].{key}"
+                ) from exc
+    return resolved
 
 
 def submit_squash(

@@ -480,7 +480,7 @@ def _workdir(job: Job, spec: Runspec, repo: Path | None, code: Path) -> _Workdir
         raw = run.get("recipe", {}).get("workdir", spec.run.workdir)
         key = "tool.runspec.run.workdir"
     if raw is not None:
-        resolved = str(job.resolve(raw))
+        resolved = str(raw)  # resolved with the job config already
         folder = os.path.normpath(os.path.join(spec.script_path.parent, resolved))
         return _Workdir(_one_line(folder, key), on_host=False)
     cwd = run.get("job", {}).get("cwd") or str(spec.script_path.parent)
@@ -551,7 +551,7 @@ def _context(
         raise SlurmError(f"must be a list of strings (got {extra!r})", key="run.env.srun_args")
     srun = tuple(_one_line(arg, "run.env.srun_args") for arg in extra)
     srun += _container(job, workdir, repo, code if spec is not job.spec else None)
-    program = launch.program(spec, config, args, python=python, namespace=job.config)
+    program = launch.program(spec, config, args, python=python, resolve=job.resolve)
     for token in program:
         _one_line(token, "tool.runspec.run.cmd")
     return _Context(spec, config, workdir.folder, srun, program, python)
@@ -574,7 +574,7 @@ def _torchrun(job: Job, ctx: _Context, args: Sequence[str]) -> tuple[str, ...]:
         "--rdzv-backend=c10d", _Shell('--rdzv-endpoint="$MASTER_ADDR:$MASTER_PORT"'),
         _Shell('--rdzv-id="$SLURM_JOB_ID"'),
     )  # fmt: skip
-    return launch.torchrun_argv(ctx.spec, ctx.config, args, torchrun=options, namespace=job.config)
+    return launch.torchrun_argv(ctx.spec, ctx.config, args, torchrun=options, resolve=job.resolve)
 
 
 def _launch_lines(job: Job, ctx: _Context, args: Sequence[str]) -> list[str]:
@@ -739,7 +739,7 @@ def _step_lines(
             f"--nproc-per-node={_procs(job)}",
         )  # fmt: skip
         program = launch.torchrun_argv(
-            ctx.spec, ctx.config, args, torchrun=options, namespace=job.config
+            ctx.spec, ctx.config, args, torchrun=options, resolve=job.resolve
         )
     srun: tuple[str, ...] = ("exec", "srun", "--nodes=1", "--ntasks=1", "--overlap")
     srun = (*srun, _Shell('--nodelist="$SLURMD_NODENAME"'), *ctx.srun)

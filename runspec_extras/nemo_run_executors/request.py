@@ -15,6 +15,7 @@ from typing import Any
 
 from runspec._environ import env_text
 from runspec.job import Job
+from runspec.tracking import wandb_variables
 
 from .keys import check_keys
 
@@ -108,10 +109,10 @@ def _setup(env: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _env_vars(job: Job) -> dict[str, str]:
-    """The recipe's ``[tool.runspec.env]`` (``${run.*}`` resolved), then the profile's
-    ``env_vars``, which win."""
+    """env.toml's ``[wandb]`` as ``WANDB_*``, the recipe's ``[tool.runspec.env]``
+    (``${run.*}`` resolved), then the profile's ``env_vars``, which win."""
     recipe = job.resolve(dict(job.spec.env))
-    values: dict[str, str] = {}
+    values = wandb_variables(job.config["run"].get("wandb"))
     for table in (recipe, job.env.get("env_vars") or {}):
         values.update({str(key): env_text(value) for key, value in table.items()})
     return values

@@ -28,7 +28,7 @@ def recipe_script(
     """The ``nemo_run.Script`` running ``job``'s program: ``script`` is the recipe's path as
     the job sees it, ``config`` the job config's, ``args`` the recipe's own arguments."""
     spec = dataclasses.replace(job.spec, script_path=Path(script))
-    argv = program(spec, config, args, python="python", namespace=job.config)
+    argv = program(spec, config, args, python="python", resolve=job.resolve)
     if spec.run.cmd is None:
         return nemo_run.Script(
             path=argv[1], args=list(argv[2:]), entrypoint="python", env=dict(env)

@@ -211,3 +211,24 @@ def test_a_failure_on_rank_zero_reaches_the_others(tmp_path: Path) -> None:
     for proc in (first, other):
         _, err = proc.communicate(timeout=120)
         assert "${art:data,version}: tiny-data has no version v9 (versions: v1, v2)" in err
+
+
+@pytest.mark.parametrize("section", ['[artifacts]\nroot = "../registry"\n', '[artifacts.manifest]\nroot = "../registry"\n'], ids=["root", "manifest-root"])
+def test_art_url_and_resolver_find_the_registry_in_env_toml(
+    tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch, section: str
+) -> None:
+    """No RUNSPEC_ARTIFACTS_ROOT, no job config: the env.toml runspec finds names the root
+    (relative to the env.toml), for art:// and ${art:...} alike."""
+    require_module("fsspec")
+    from runspec_extras.artifacts.filesystem import ArtFileSystem
+
+    for name in ("RUNSPEC_ARTIFACTS_ROOT", "RUNSPEC_ENV_FILE", "RUNSPEC_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    (project / "env.toml").write_text(section)
+    monkeypatch.chdir(project)
+    clear_cache()
+    assert ArtFileSystem().cat_file("art://tiny-data:v1/blend.json") == b'{"train": 1}'
+    path = config(project, "run:\n  data: tiny-data\nv: ${art:data,version}\n")
+    assert load(path)["v"] == "v2"
