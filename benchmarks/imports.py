@@ -53,12 +53,19 @@ def loaded(python: str, *args: str, path: Path = REPO) -> set[str]:
     return set(done.stderr.split())
 
 
-def modules(python: str, script: str) -> tuple[set[str], set[str], set[str]]:
-    """Modules of a bare interpreter, of ``-m`` running an empty module, of ``show --json``."""
+FLOOR = "import argparse, json, re, tomllib\n"
+"""What any ``-m`` command line that reads TOML and prints JSON imports, runspec or not."""
+
+
+def modules(python: str, script: str) -> tuple[set[str], set[str], set[str], set[str]]:
+    """Modules of a bare interpreter, of ``-m`` running an empty module, of ``-m`` running
+    :data:`FLOOR`, and of ``show --json``."""
     with tempfile.TemporaryDirectory(prefix="runspec-empty-") as tmp:
         (Path(tmp) / "empty_module.py").write_text("", encoding="utf-8")
+        (Path(tmp) / "floor_module.py").write_text(FLOOR, encoding="utf-8")
         minus_m = loaded(python, "empty_module", path=Path(tmp))
-    return loaded(python), minus_m, loaded(python, "runspec", "show", "--json", script)
+        floor = loaded(python, "floor_module", path=Path(tmp)) - {"floor_module"}
+    return loaded(python), minus_m, floor, loaded(python, "runspec", "show", "--json", script)
 
 
 def file_system_calls(python: str, args: list[str]) -> int:
@@ -84,7 +91,7 @@ def main() -> int:
     args = parser.parse_args()
     subprocess.run([sys.executable, "-m", "compileall", "-q", "runspec"], cwd=REPO, check=True)
 
-    bare, empty, shown = modules(sys.executable, args.script)
+    bare, empty, floor, shown = modules(sys.executable, args.script)
     added = shown - bare
     ours = sorted(name for name in added if name.partition(".")[0] == "runspec")
     minus_m = sorted(added & (empty - bare - {"empty_module"}))
@@ -96,6 +103,9 @@ def main() -> int:
     print(f"  {len(stdlib):2} of the standard library: {' '.join(stdlib)}")
     print(f"  {len(ours):2} of runspec: {' '.join(ours)}")
     print(f"  ({len(added) - len(minus_m)} beyond what 'python -S -m' loads for an empty module)")
+    print(f"floor: 'python -S -m' of a module importing argparse, json, re and tomllib imports "
+          f"{len(floor - bare)}; show --json imports {len(shown - floor)} beyond it: "
+          f"{' '.join(sorted(shown - floor))}")  # fmt: skip
 
     if shutil.which("strace") is None:
         print("file-system calls: needs strace (apt-get install -y strace)")

@@ -126,7 +126,8 @@ class Job:
     def write_config(self) -> Path:
         """Write the job config into the job folder (atomically) and return its path."""
         path = self.config_file
-        write_atomic(path, self.config_document(), 0o600 if has_secrets(self.config) else 0o644)
+        mode = 0o600 if has_secrets(self.config) else 0o644
+        _write(path, self.config_document(), mode, "the job config")
         return path
 
 
@@ -518,5 +519,14 @@ def write_record(job: Job, argv: Sequence[str], job_id: str | None, **extra: Any
     path = job.dir / "runspec.json"
     private = shown_argv != list(argv) or has_secrets(job.config) or has_secrets(job.spec.env)
     text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
-    write_atomic(path, text, 0o600 if private else 0o644)
+    _write(path, text, 0o600 if private else 0o644, "the job record")
     return path
+
+
+def _write(path: Path, text: str, mode: int, what: str) -> None:
+    """Write a file of the job folder; a failure is one line naming the file."""
+    try:
+        write_atomic(path, text, mode)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise PipelineError(f"cannot write {what}: {reason}", path=path) from None

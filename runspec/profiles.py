@@ -151,10 +151,20 @@ def value_error(key: str, value: Any) -> str | None:
     does not read the key."""
     kind = KNOWN_KEYS.get(key)
     if kind is None or _CHECKS[kind](value):
+        if kind is not None and _holds_nul(value):
+            return "must not contain a NUL character"  # no path, word or line can hold one
         if key == "executor" and value not in EXECUTORS:
             return unknown_executor(value)
         return None
     return f"must be {kind} (got {_show(masked_tree({key: value})[key])})"
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False  # tables: their entries are checked one by one (env_vars), or on use
 
 
 def unknown_executor(name: str) -> str:

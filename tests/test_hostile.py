@@ -6,8 +6,10 @@ deep, holding integers of thousands of digits, or TOML dates and times.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -370,3 +372,119 @@ def test_what_runs_first_parses_on_old_pythons(name):
     from tests.support import REPO
 
     ast.parse((REPO / "runspec" / name).read_text(), feature_version=(3, 7))
+
+
+# -- I/O faults while a job is written: one line naming the file, nothing half-written ----
+
+
+FAULTS = {
+    "ENOSPC-on-write": ("write", errno.ENOSPC),
+    "EIO-on-fsync": ("fsync", errno.EIO),
+    "EXDEV-on-rename": ("replace", errno.EXDEV),
+    "EPERM-on-chmod": ("fchmod", errno.EPERM),
+}
+
+
+def _inject(monkeypatch, where: str, number: int, file_name: str) -> None:
+    """Make ``where`` fail with ``number`` for the temporary file of ``file_name`` only."""
+    fault = OSError(number, os.strerror(number))
+
+    def ours(fd_or_path) -> bool:
+        path = fd_or_path if isinstance(fd_or_path, str) else os.readlink(f"/proc/self/fd/{fd_or_path}")
+        return os.path.basename(path).startswith(f".{file_name}.")
+
+    real = {name: getattr(os, name) for name in ("fsync", "replace", "fchmod", "fdopen")}
+
+    def fsync(fd):
+        if ours(fd):
+            raise fault
+        return real["fsync"](fd)
+
+    def replace(src, dst):
+        if ours(str(src)):
+            raise fault
+        return real["replace"](src, dst)
+
+    def fchmod(fd, mode):
+        if ours(fd):
+            raise fault
+        return real["fchmod"](fd, mode)
+
+    def fdopen(fd, *args, **kwargs):
+        stream = real["fdopen"](fd, *args, **kwargs)
+        if ours(fd):
+            def write(text):
+                raise fault
+            stream.write = write
+        return stream
+
+    monkeypatch.setattr(os, where if where != "write" else "fdopen",
+                        {"fsync": fsync, "replace": replace, "fchmod": fchmod,
+                         "write": fdopen}[where])  # fmt: skip
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the file of a descriptor in /proc")
+@pytest.mark.parametrize(("where", "number"), FAULTS.values(), ids=FAULTS)
+@pytest.mark.parametrize("file_name", ["config.json", "runspec.json"])
+@pytest.mark.parametrize("command", ["run", "pipe"])
+def test_io_fault_writing_a_job_is_one_line_and_leaves_nothing_half_written(
+    cli, tmp_path, monkeypatch, where, number, file_name, command
+):
+    recipe = _recipe(tmp_path, "r.py", '[tool.runspec.config]\nformat = "json"')
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "default.json").write_text("{}")
+    (tmp_path / "pyproject.toml").write_text("")
+    monkeypatch.chdir(tmp_path)
+    _inject(monkeypatch, where, number, file_name)
+    done = cli(command, recipe)
+    jobs = tmp_path / ".runspec" / "jobs"
+    what = "job config" if file_name == "config.json" else "job record"
+    pattern = (
+        f"runspec: error: {re.escape(str(jobs))}/\\d{{8}}-\\d{{6}}-r\\.py/{file_name}: "
+        f"cannot write the {what}: {re.escape(os.strerror(number))}\n"
+    )
+    assert done.code == 1
+    assert re.fullmatch(pattern, done.err.splitlines(keepends=True)[-1]), done.err
+    assert done.err.count("runspec: error:") == 1
+    assert list(tmp_path.rglob("*.tmp")) == []
+    folders = list(jobs.iterdir())
+    for folder in folders:  # a record only beside its config
+        assert not (folder / "runspec.json").exists() or (folder / "config.json").exists()
+    if file_name == "config.json":
+        assert folders == []  # the job never started: its folder is gone
+
+
+_FD_LIMIT_ERRORS = re.compile(
+    r"runspec: error: (cannot start the steps: "
+    r"|step \d \(tests-(probe|head)\): cannot run '[^']+': "
+    r"|\S+/(stdout|stderr)\.log: cannot write the log: )Too many open files\n"
+)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the descriptor counts are Linux's")
+def test_running_out_of_file_descriptors_is_one_line(tmp_path):
+    """A real EMFILE: ``pipe`` under every descriptor limit from too few to enough."""
+    import resource
+    import shutil
+
+    from tests.support import REPO
+
+    work = tmp_path / "work"
+    shutil.copytree(REPO / "tests" / "data" / "run", work)
+    (work / "pyproject.toml").write_text("")
+    seen = set()
+    for limit in range(6, 32):
+        done = subprocess.run(
+            [sys.executable, "-m", "runspec", "pipe", "probe.py", "+", "head.py"],
+            cwd=work, env=cli_env(), capture_output=True, text=True, timeout=120, check=False,
+            preexec_fn=lambda n=limit: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)),
+        )  # fmt: skip
+        assert done.returncode in (0, 1), (limit, done.stderr)
+        if done.returncode:
+            assert _FD_LIMIT_ERRORS.fullmatch(done.stderr), (limit, done.stderr)
+            seen.add(done.stderr.split(":")[2])
+    assert " cannot start the steps" in seen  # the pipes between the steps ran out
+    assert done.returncode == 0  # enough descriptors: the pipe runs
+    assert list(work.rglob("*.tmp")) == []
+    for folder in (work / ".runspec" / "jobs").iterdir():  # a record only beside its config
+        assert not (folder / "runspec.json").exists() or (folder / "config.json").exists()

@@ -76,6 +76,9 @@ def test_local_runs_newest_first(project: Path) -> None:
         "exit_code": 3,
     }  # fmt: skip
     assert (done["state"], done["exit_code"], done["folder"]) == ("COMPLETED", 0, str(folders[0]))
+    assert list(done) == [
+        "id", "recipe", "profile", "where", "state", "exit_code", "start", "duration", "folder",
+    ]  # fmt: skip
     assert isinstance(done["duration"], float)
     assert done["start"] <= failed["start"]
     assert [job["id"] for job in _jobs(project, "-n", "1")] == [failed["id"]]

@@ -577,6 +577,24 @@ RESOLVE_ERRORS = [
         "a",
         "{path}:2: [a].env_vars.A: must not contain a NUL character",
     ),
+    (
+        "job-dir-nul",
+        '[a]\njob_dir = "/jobs/a\\u0000b"\n',
+        "a",
+        "{path}:2: [a].job_dir: must not contain a NUL character",
+    ),
+    (
+        "workdir-nul",
+        '[a]\nworkdir = "w\\u0000"\n',
+        "a",
+        "{path}:2: [a].workdir: must not contain a NUL character",
+    ),
+    (
+        "mounts-nul",
+        '[a]\nmounts = ["/a:/b", "/c\\u0000:/d"]\n',
+        "a",
+        "{path}:2: [a].mounts: must not contain a NUL character",
+    ),
     ("job-dir-int", "[a]\njob_dir = 1\n", "a", "{path}:2: [a].job_dir: must be str (got 1)"),
     (
         "remote-job-dir-bool",

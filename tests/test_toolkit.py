@@ -105,6 +105,9 @@ def test_a_recipe_name_works_for_sbatch(project: Path) -> None:
 def test_names_run_and_pipe(project: Path) -> None:
     done = runspec(project, "run", "nano/pretrain", "train.steps=5", "--", "--flag")
     assert (done.returncode, done.stdout) == (0, "ran ['--flag']\n")
+    # the second step reads what the first writes (a step that exits unread breaks the pipe)
+    sft = project / "recipes" / "nano" / "sft" / "train.py"
+    sft.write_text(sft.read_text().replace("import sys\n", "import sys\nsys.stdin.read()\n", 1))
     piped = runspec(project, "pipe", "nano/pretrain", "+", "nano/sft")
     assert (piped.returncode, piped.stdout) == (0, "ran []\n"), piped.stderr
 
@@ -320,8 +323,41 @@ def test_recipe_help_shows_configs_profiles_and_override_examples(project: Path)
 
 
 
-def test_colour_only_on_a_terminal(project: Path) -> None:
+def _on_a_terminal(cwd: Path, *args: str, **extra: str) -> str:
+    """What ``python cli.py ARGS`` writes to a terminal (a pseudo-terminal here)."""
+    import pty
+
+    env = cli_env(HOME=str(cwd / "home"), TERM="xterm", **extra)
+    if "NO_COLOR" not in extra:
+        env.pop("NO_COLOR", None)
+    main, side = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "cli.py", *args], cwd=cwd, env=env, stdout=side,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        os.close(side)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the other side closed: Linux says EIO
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    finally:
+        os.close(main)
+    return b"".join(chunks).decode()
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(project: Path) -> None:
     assert "\033[" not in cook(project, "nano", "sft", "--help").stdout
+    coloured = _on_a_terminal(project, "nano", "sft", "--help")
+    assert "\033[36mnano/sft\033[0m" in coloured
+    assert "\033[" not in _on_a_terminal(project, "nano", "sft", "--help", NO_COLOR="1")
 
 
 # the command tree follows the recipes ------------------------------------------------------

@@ -1070,6 +1070,10 @@ def guarded(command: Callable[[], int], prog: str = "runspec") -> int:
         return 0
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
+    except OSError as exc:  # a fault of the system (no space, too many files): one line too
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 def _silence_stdout() -> None:

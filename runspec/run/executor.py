@@ -190,7 +190,11 @@ class _LocalRecord:
         write_record(self.job, self.argv, job_id=str(os.getpid()), **self.fields)
 
     def end(self, **outcome: Any) -> None:
-        """Write the record again, saying how the job ended."""
+        """Write the record again, saying how the job ended; a job whose config could not
+        be written never started, and leaves no folder (a record only beside its config)."""
+        if not self.job.config_file.exists():
+            discard_dir(self.job.dir)
+            return
         duration = round(time.time() - self.since, 3)
         write_record(
             self.job, self.argv, str(os.getpid()), **self.fields, **outcome,

@@ -391,6 +391,43 @@ def test_ctrl_c_while_waiting_leaves_the_job_running(tmp_path: Path) -> None:
     assert runspec(tmp_path, "cancel", job_id).returncode == 0
 
 
+def test_waiting_on_a_terminal_rewrites_one_line(tmp_path: Path) -> None:
+    import pty
+
+    write_env(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RUNSPEC_ENV_FILE": str(tmp_path / "env.toml")}
+    main, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runspec", "submit", str(RECIPES / "echo.py"), "-p", "cluster",
+         "sleep=2", "--wait"],
+        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    watchdog = threading.Timer(TIMEOUT, process.kill)
+    watchdog.start()
+    seen = b""
+    try:
+        while True:
+            try:
+                data = os.read(main, 4096)
+            except OSError:  # EIO: every writer of the terminal is gone
+                break
+            if not data:
+                break
+            seen += data
+        out, _ = process.communicate(timeout=TIMEOUT)  # stdout was not read before
+    finally:
+        watchdog.cancel()
+        os.close(main)
+    assert process.returncode == 0, seen
+    job_id = out.decode().splitlines()[0]
+    text = seen.decode()
+    assert re.match(rf"\r\x1b\[Krunspec: job {job_id}: (PENDING|RUNNING)", text), text
+    # The state is one line rewritten in place; only how the job ended gets a line of its own.
+    assert not re.search(r"elapsed\r\n.", text, re.S), text
+    assert re.search(rf"\r\x1b\[Krunspec: job {job_id}: COMPLETED, [0-9]+:[0-9]{{2}} elapsed\r\n$", text), text
+
+
 def test_logs_print_and_follow_a_job_of_this_cluster(tmp_path: Path) -> None:
     write_env(tmp_path)
     done = runspec(tmp_path, "submit", str(RECIPES / "echo.py"), "-p", "cluster", "exit_code=4", "sleep=2")

@@ -57,10 +57,16 @@ def run_pipeline(
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
             stream.flush()  # what runspec printed comes before what the steps print
-    engine = _Engine(grace)
+    try:
+        engine = _Engine(grace)
+    except OSError as exc:  # no descriptor left for the selector or the self-pipe
+        raise PipelineError(f"cannot start the steps: {exc.strerror or exc}") from None
     try:
         with forwarding(engine.notify):
-            engine.start(steps, stdin, stdout, prefix_stderr, started)
+            try:
+                engine.start(steps, stdin, stdout, prefix_stderr, started)
+            except OSError as exc:  # the pipes between steps (EMFILE, ENFILE)
+                raise PipelineError(f"cannot start the steps: {exc.strerror or exc}") from None
             return engine.run()
     finally:
         engine.close()
