@@ -580,13 +580,22 @@ def test_a_relative_git_cache_is_refused_over_ssh(login: SshTransport, tmp_path:
 
 
 
+@pytest.mark.parametrize("flock", [True, False], ids=["flock", "no-flock"])
 def test_two_submissions_racing_for_a_pin_share_one_checkout(
-    login: SshTransport, origin: tuple[Path, str], tmp_path: Path
+    login: SshTransport, origin: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    flock: bool,
 ) -> None:
     import threading
 
     from runspec.slurm import pins
 
+    if not flock:  # a login node without flock: the first complete checkout wins
+        bare = tmp_path / "no-flock-bin"
+        bare.mkdir()
+        for program in ("sh", "git", "mkdir", "mv", "rm", "tail"):
+            (bare / program).symlink_to(str(shutil.which(program)))
+        (bare / "ssh").symlink_to(tmp_path / "bin" / "ssh")
+        monkeypatch.setenv("PATH", str(bare))
     cache = tmp_path / "cache"
     job = pinned_job(tmp_path, login, ["main"], str(cache))
     found: list[Any] = []
@@ -598,5 +607,6 @@ def test_two_submissions_racing_for_a_pin_share_one_checkout(
         racer.join(timeout=120)
     assert len(found) == 3 and len({str(job.env["mounts"][0]) for job in found}) == 1
     [slug] = os.listdir(cache)
-    assert sorted(os.listdir(cache / slug)) == [".lock", origin[1], "repo.git"]  # nothing left over
+    lock = [".lock"] if flock else []
+    assert sorted(os.listdir(cache / slug)) == [*lock, origin[1], "repo.git"]  # nothing left over
     assert (cache / slug / origin[1] / "VERSION").read_text() == "1\n"

@@ -4,9 +4,9 @@ A pin (``${auto_mount:git+URL@REF,TARGET}``, see :mod:`runspec.auto_mount`) is m
 into the job's container from a checkout that compute nodes must see. Over ssh that
 checkout is made on the cluster, by the login node's ``git``, in the same cache layout a
 login node uses: ``[cache] git_dir`` of env.toml (a folder on the cluster), else
-``<remote_job_dir>/.runspec/git``. So one env.toml gives the same mounts whether a job
-is submitted on the login node or from a workstation, both share one cache, and nothing
-of the pinned repository crosses the workstation's network.
+``<remote_job_dir>/.runspec/git``. So with ``git_dir`` set, one env.toml gives the same
+mounts whether a job is submitted on the login node or from a workstation, and both share
+one cache; nothing of the pinned repository crosses the workstation's network.
 
 All pins of a job are checked out by one remote command. Mirrors and checkouts are built
 under temporary names and renamed into place, under ``flock`` where the login node has it;

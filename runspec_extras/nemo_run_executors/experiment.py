@@ -24,6 +24,7 @@ from runspec.errors import RunspecError
 from runspec.job import Job, discard_dir, write_record
 
 from .build import Prepared, prepare
+from .slurm import require_accounting
 from .streams import nemo_run_console, progress_to_stderr
 from .task import recipe_script
 
@@ -45,6 +46,8 @@ def run(job: Job, options: RunOptions) -> int:
         prepared = prepare(
             job, job.dir / "shipped", detached=options.detached, local_config=job.config_file
         )
+        if prepared.request.executor == "slurm" and not options.detached:
+            require_accounting(prepared.executor)
     except BaseException:
         shutil.rmtree(job.dir / "shipped", ignore_errors=True)
         discard_dir(job.dir)

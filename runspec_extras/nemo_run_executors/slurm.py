@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runspec.errors import ProfileError
+from runspec.errors import ProfileError, SlurmError
 
 from ._nemo_run import nemo_run
 from .request import ExecutorRequest
 
-__all__ = ["slurm_fields", "tunnel"]
+__all__ = ["require_accounting", "slurm_fields", "tunnel"]
 
 _OWN = (
     "account", "qos", "constraint", "exclusive", "cpus_per_task", "cpus_per_gpu",
@@ -74,4 +74,22 @@ def tunnel(request: ExecutorRequest, job_dir: str) -> Any:
         job_dir=str(request.get("remote_job_dir")),
         identity=request.text("identity"),
         port=request.get("port"),
+    )
+
+
+def require_accounting(executor: Any) -> None:
+    """Refuse to follow a job where ``sacct`` fails, before anything is submitted.
+
+    nemo-run waits for an attached Slurm job by asking ``sacct``; where that keeps failing
+    (a cluster without accounting) it gives up after about a minute and cancels the job.
+    """
+    done = executor.tunnel.run("sacct --noheader --allocations --jobs 1", hide=True, warn=True)
+    if done.return_code == 0:
+        return
+    said = (done.stderr or done.stdout).strip().splitlines()
+    reason = said[0] if said else f"exit code {done.return_code}"
+    raise SlurmError(
+        f"nemo-run follows an attached Slurm job with sacct, which fails here ({reason}); "
+        "submit it instead (runspec submit, or run -b), or run it through runspec's own "
+        'Slurm path (launcher = "runspec")'
     )

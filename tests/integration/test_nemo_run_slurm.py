@@ -175,3 +175,23 @@ def test_run_attached_reports_a_failed_slurm_job(
     assert sacct_state(cluster, job_id) == "FAILED|3:0"
     last = done.stderr.strip().splitlines()[-1]
     assert last == f"runspec: demo-train ended FAILED in nemo-run; logs: {details['folder']}"
+
+
+@pytest.mark.usefixtures("slurm_cluster")
+def test_run_attached_is_refused_where_sacct_fails(tmp_path: Path) -> None:
+    """nemo-run would submit, fail to read the job's state for a minute, then cancel it."""
+    require_module("nemo_run")
+    repo = tmp_path / "repo"
+    make_repo(repo, launch="direct")
+    (repo / "env.toml").write_text(ENV_TOML)
+    home = tmp_path / "nemo-run-home"
+    done = runspec(repo, home, "run", "recipes/train.py", "-p", "cluster")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "runspec: error: nemo-run follows an attached Slurm job with sacct, which fails here "
+        "(Slurm accounting storage is disabled); submit it instead (runspec submit, or run -b), "
+        "or run it through runspec's own Slurm path (launcher = \"runspec\")\n"
+    )
+    jobs = repo / ".runspec" / "jobs"
+    assert not jobs.exists() or not any(jobs.iterdir())
+    assert not (home / "experiments").exists()
