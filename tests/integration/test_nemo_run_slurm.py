@@ -2,7 +2,7 @@
 cluster: nemo-run writes and submits its own batch script, runspec ships the code (git
 archive) with the job config in it.
 
-Detached (``runspec submit``), nemo-run returns its handle at once and the test follows the
+Detached (``runspec submit --via nemo-run``), nemo-run returns its handle at once and the test follows the
 job with ``scontrol`` on the session's cluster. Attached (``runspec run``), nemo-run waits
 for the job and reads its final state with ``sacct``: those tests use the cluster with
 accounting (slurmdbd and MariaDB).
@@ -85,10 +85,10 @@ def test_submit_through_nemo_runs_slurm_executor(tmp_path: Path) -> None:
     require_module("nemo_run")
     repo = tmp_path / "repo"
     make_repo(repo, launch="direct")
-    (repo / "env.toml").write_text(ENV_TOML)
+    (repo / "env.toml").write_text(ENV_TOML.replace('launcher = "nemo-run"\n', ""))
     home = tmp_path / "nemo-run-home"
-    done = runspec(repo, home, "submit", "recipes/train.py", "-p", "cluster", "train.lr=0.125",
-                   "--", "--flag")  # fmt: skip
+    done = runspec(repo, home, "submit", "recipes/train.py", "-p", "cluster", "--via", "nemo-run",
+                   "train.lr=0.125", "--", "--flag")  # fmt: skip
     assert done.returncode == 0, done.stderr
     handle = done.stdout.strip()
     assert handle.startswith("slurm_tunnel://nemo_run/"), done.stdout
