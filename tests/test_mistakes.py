@@ -163,3 +163,92 @@ def test_a_pipe_step_with_a_stray_word_gets_the_hint(cli: Cli, recipe: Path, wor
         f"runspec: error: pipe: step 1: {word!r} is neither -c CONFIG nor an override (key=value); "
         "the recipe's own arguments go after '--' (SCRIPT [-c CONFIG] [OVERRIDE...] -- ARGS...)\n"
     )
+
+
+# -- 10: setup lines are checked with bash -n; local runs run them too --------------------
+
+BROKEN_SETUP = {
+    "setup-list": (
+        '[base]\nexecutor = "slurm"\njob_dir = "JOBS"\nsetup = ["module load x", "if true; then", "fi"]\n'
+        '[dev]\nextends = "base"\n',
+        "{env}:4: [base].setup: bash -n: line 3: syntax error near unexpected token `fi'",
+    ),
+    "setup-string": (
+        '[dev]\nexecutor = "slurm"\njob_dir = "JOBS"\nsetup = """\necho "unclosed\n"""\n',
+        "{env}:4: [dev].setup: bash -n: line 1: unexpected EOF while looking for matching `\"'",
+    ),
+    "startup-commands": (
+        '[dev]\nexecutor = "slurm"\njob_dir = "JOBS"\nstartup_commands = ["echo ok", "done"]\n',
+        "{env}:4: [dev].startup_commands: bash -n: line 2: syntax error near unexpected token "
+        "`done'",
+    ),
+}
+
+
+@pytest.mark.parametrize(("env_text", "message"), BROKEN_SETUP.values(), ids=BROKEN_SETUP)
+@pytest.mark.parametrize("command", ["sbatch", "submit", "run --dry-run"])
+def test_setup_syntax_error_names_the_profile_key_and_line(
+    cli: Cli, recipe: Path, env_text: str, message: str, command: str
+) -> None:
+    env, jobs = recipe.parent / "env.toml", recipe.parent / "jobs"
+    env.write_text(env_text.replace("JOBS", str(jobs)))
+    words = command.split()
+    done = cli(words[0], recipe, "-p", "dev", *words[1:])
+    assert (done.code, done.out) == (1, "")
+    assert done.err == f"runspec: error: {message.format(env=env)}\n"
+    assert not jobs.exists() or list(jobs.rglob("*")) == []
+
+
+def test_setup_syntax_error_from_an_override_names_the_key(cli: Cli, recipe: Path) -> None:
+    (recipe.parent / "env.toml").write_text('[dev]\nexecutor = "slurm"\n')
+    done = cli("sbatch", recipe, "-p", "dev", 'run.env.setup=["fi"]')
+    assert (done.code, done.err) == (
+        1, "runspec: error: run.env.setup: bash -n: line 1: syntax error near unexpected token "
+        "`fi'\n",
+    )  # fmt: skip
+
+
+def test_local_run_runs_the_profiles_setup_then_startup_commands(
+    runspec, recipe: Path
+) -> None:
+    recipe.write_text(block(RECIPE) + "import os\nprint(os.environ['ORDER'])\n")
+    (recipe.parent / "env.toml").write_text(
+        '[dev]\nsetup = "export ORDER=setup"\nstartup_commands = [\'export ORDER="$ORDER,startup"\']\n'
+    )
+    done = runspec("run", str(recipe), "-p", "dev", cwd=recipe.parent)
+    assert (done.returncode, done.stdout) == (0, "setup,startup\n"), done.stderr
+
+
+def test_local_run_refuses_setup_that_does_not_parse(runspec, recipe: Path) -> None:
+    env = recipe.parent / "env.toml"
+    env.write_text('[dev]\nsetup = ["if true; then"]\n')
+    done = runspec("run", str(recipe), "-p", "dev", cwd=recipe.parent)
+    assert (done.returncode, done.stderr) == (
+        1, f"runspec: error: {env}:2: [dev].setup: bash -n: line 2: syntax error: unexpected "
+        "end of file\n",
+    )  # fmt: skip
+    assert not (recipe.parent / ".runspec" / "jobs").exists() or not list(
+        (recipe.parent / ".runspec" / "jobs").iterdir()
+    )
+
+
+def test_a_batch_script_that_does_not_parse_is_never_written(
+    cli: Cli, recipe: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the cause (it would be runspec's), bash -n sees the whole script first."""
+    from dataclasses import replace
+
+    from runspec.slurm import render
+
+    real = render.render_sbatch
+    monkeypatch.setattr(
+        render, "render_sbatch",
+        lambda *a, **k: replace(real(*a, **k), text=real(*a, **k).text + "if x; then\n"),
+    )  # fmt: skip
+    (recipe.parent / "env.toml").write_text('[dev]\nexecutor = "slurm"\n')
+    target = recipe.parent / "job.sh"
+    done = cli("sbatch", recipe, "-p", "dev", "-o", target)
+    assert (done.code, done.out) == (1, "")
+    assert done.err.startswith("runspec: error: the batch script does not parse (bash -n): line ")
+    assert done.err.endswith(": syntax error: unexpected end of file\n")
+    assert not target.exists()

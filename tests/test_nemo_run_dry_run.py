@@ -1,5 +1,6 @@
 """``runspec run --dry-run`` through nemo-run: nemo-run's own dry run of cookbook-style
-profiles for executors there is nothing to submit to here (Docker, DGX Cloud, Lepton).
+profiles for executors there is nothing to submit to here (Docker, DGX Cloud, Lepton), and of
+the Slurm profile of docs/nemo-run.md's worked example, reached over SSH.
 
 The output is compared with golden files after replacing what changes from run to run
 (temporary folders, time stamps, nemo-run's experiment ids and random rendezvous ids). To
@@ -12,13 +13,15 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.nemo_run_support import import_nemo_run, make_repo
-from tests.support import Result, require_module
+from tests.support import REPO, Result, require_module
 
 require_module("nemo_run")
 import_nemo_run()
@@ -67,6 +70,23 @@ startup_commands = ["pip install -e ."]
 
 [lepton.env_vars]
 NCCL_DEBUG = "WARN"
+
+[pretrain]
+executor = "slurm"
+account = "my-account"
+partition = "batch"
+run_partition = "interactive"
+batch_partition = "batch"
+time = "04:00:00"
+tunnel = "ssh"
+host = "login.cluster.example.com"
+user = "me"
+remote_job_dir = "/lustre/fsw/my-account/users/me/run"
+nodes = 2
+gpus_per_node = 8
+container = "nvcr.io/nvidia/nemo:25.07"
+mounts = ["/lustre:/lustre"]
+startup_commands = ["source /opt/env.sh"]
 """
 
 _VARIABLE = [
@@ -75,6 +95,7 @@ _VARIABLE = [
     (re.compile(r"(demo-train)[_-]\d{15,}"), r"\1_<id>"),
     (re.compile(r"id: demo-train-[a-z0-9]+"), "id: demo-train-<id>"),
     (re.compile(r"(- --rdzv-id\n\s+- )'\d+'"), r"\1'<rdzv-id>'"),
+    (re.compile(r"--rdzv-id \d+"), "--rdzv-id <rdzv-id>"),
 ]
 
 
@@ -107,6 +128,38 @@ def test_dry_run_golden(
         GOLDEN.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     assert text == path.read_text(encoding="utf-8")
+
+
+def real(repo: Path, *args: str) -> Result:
+    """``python -m runspec ARGS`` in ``repo``: nemo-run's git-archive packager runs git through
+    a runner that reads stdin, which pytest's capture refuses in this process."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "runspec", *args], cwd=repo, env=env, capture_output=True,
+        text=True, stdin=subprocess.DEVNULL, timeout=300,
+    )  # fmt: skip
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def test_slurm_dry_run_golden(recipe_repo: Path, tmp_path: Path) -> None:
+    """``--via nemo-run`` on a Slurm profile: the batch script nemo-run would submit over
+    SSH (nothing is connected to), with the partition of an attached run."""
+    result = real(recipe_repo, "run", "recipes/train.py", "-p", "pretrain", "--via", "nemo-run",
+                  "--dry-run", "train.lr=0.5")  # fmt: skip
+    assert (result.code, result.err) == (0, "")
+    text = normalized(result.out, tmp_path)
+    path = GOLDEN / "slurm.txt"
+    if os.environ.get("RUNSPEC_REGEN_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
+def test_slurm_dry_run_of_a_batch_job_takes_the_batch_partition(recipe_repo: Path) -> None:
+    result = real(recipe_repo, "run", "recipes/train.py", "-b", "pretrain", "--via", "nemo-run",
+                  "--dry-run")  # fmt: skip
+    assert (result.code, result.err) == (0, "")
+    assert "#SBATCH --partition=batch\n" in result.out
+    assert "#SBATCH --partition=interactive\n" not in result.out
 
 
 def test_dry_run_writes_nothing(
@@ -168,7 +221,7 @@ def test_a_profile_key_is_reported_once(cli: Callable[..., Result], recipe_repo:
     env.write_text(ENV_TOML + '\n[typo]\nextends = "lepton"\nresource_shap = "x"\n')
     result = cli("run", "recipes/train.py", "-p", "typo", "--dry-run")
     assert (result.code, result.err) == (0, (
-        f"runspec: warning: {env}:43: [typo].resource_shap: unknown key "
+        f"runspec: warning: {env}:{ENV_TOML.count(chr(10)) + 4}: [typo].resource_shap: unknown key "
         "(did you mean 'resource_shape'?)\n"
     ))  # fmt: skip
 

@@ -167,3 +167,14 @@ def test_nemo_run_executors_get_the_variables_too(tmp_path: Path) -> None:
         "WANDB_RUN_GROUP": "mine", "WANDB_MODE": "offline",
     }  # fmt: skip
     assert "WANDB_API_KEY" not in request.env_vars
+
+
+def test_every_step_of_a_pipeline_gets_the_variables_and_the_key(tmp_path: Path) -> None:
+    folder = project(tmp_path)
+    done = runspec(folder, "pipe", "-p", "local", "probe.py", "+", "probe.py")
+    assert done.returncode == 0, done.stderr
+    seen = sorted((tmp_path / "jobs").rglob("seen.json"))
+    assert len(seen) == 2
+    assert [json.loads(path.read_text()) for path in seen] == [EXPECTED, EXPECTED]
+    no_file_holds_the_key(tmp_path / "jobs")
+    assert KEY not in done.stdout + done.stderr

@@ -75,7 +75,7 @@ def test_startup_commands_run_before_a_local_job(runspec: Callable[..., Any], tm
     done = runspec("run", str(RECIPE), "-p", "dev", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["startup"] == "startup"
-    assert done.stderr == "runspec: 2 startup command(s) run first (startup_commands)\nready\n"
+    assert done.stderr == "runspec: 2 setup line(s) run first (setup, startup_commands)\nready\n"
 
 
 def test_a_failing_startup_command_stops_the_job(runspec: Callable[..., Any], tmp_path: Path) -> None:

@@ -339,11 +339,13 @@ def run_pipe(jobs: Sequence[Job], step_args: Sequence[Sequence[str]], options: R
 def _launchable(jobs: Sequence[Job], step_args: Sequence[Sequence[str]]) -> list[Launch]:
     """Build every job's launch; when one cannot be built, remove the (still empty) job
     folders made for them."""
+    from ..startup import check_syntax
     from .local import check_launcher, local_launch
 
     try:
         for job in jobs:
             check_launcher(job)
+            check_syntax(job)
         return [local_launch(job, args) for job, args in zip(jobs, step_args, strict=True)]
     except BaseException:
         for job in jobs:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .._environ import env_text
 from ..auto_mount import local_notes
-from ..errors import PipelineError
+from ..errors import PipelineError, RunspecError
 from ..job import Job
 from ..launch import program, torchrun_argv
 from ..tracking import wandb_variables
@@ -97,7 +97,7 @@ def local_launch(job: Job, args: Sequence[str] = ()) -> Launch:
     lines = _before_job(job)
     if lines:
         argv = _after_lines(lines, argv)
-        notes.append(f"{len(lines)} startup command(s) run first (startup_commands)")
+        notes.append(f"{len(lines)} setup line(s) run first (setup, startup_commands)")
     step = Step.create(job.name, argv, _environment(job), _workdir(job), log_dir=job.dir)
     return Launch(step, tuple(notes))
 
@@ -123,12 +123,14 @@ def _has_torch() -> bool:
 
 
 def _before_job(job: Job) -> list[str]:
-    """The shell lines a local run runs before the job: ``run.env.startup_commands``."""
-    lines = job.env.get("startup_commands") or []
-    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
-        message = f"must be a list of strings (got {lines!r})"
-        raise PipelineError(message, key="run.env.startup_commands")
-    return lines
+    """The shell lines a local run runs before the job: the profile's ``setup``, then
+    ``run.env.startup_commands``, as a batch job would."""
+    from ..startup import KEYS, shell_lines
+
+    try:
+        return [line for key in KEYS for line in shell_lines(job.env, key)]
+    except RunspecError as exc:
+        raise PipelineError(exc.message, key=exc.key) from None
 
 
 def _after_lines(lines: Sequence[str], argv: Sequence[str]) -> tuple[str, ...]:

@@ -221,8 +221,10 @@ def prepare(
     Pinned sources in the mounts are checked out when ``submitting``, and only planned
     otherwise; what is not checked out yet is said in the script's warnings.
     """
+    from ..startup import check_script, check_syntax
     from .render import render_sbatch
 
+    check_syntax(job)
     transport = transport or transport_for(job.env)
     before = () if submitting else _before([job], transport)
     job, notes = _placed(job, transport, submitting)
@@ -232,6 +234,7 @@ def prepare(
         repo=repo, code=Path(code.folder) if code else None, attached=attached,
     )  # fmt: skip
     script = replace(script, warnings=(*notes, *script.warnings))
+    check_script(script.text, "the batch script")
     assert job.dir is not None
     return Submission((job,), job.dir, job.name, script, code, transport, before)
 
@@ -246,8 +249,11 @@ def prepare_pipeline(
 ) -> Submission:
     """Render ``jobs`` as one streaming batch job in a folder of its own (made when
     ``submitting``, which also checks out the steps' pinned sources)."""
+    from ..startup import check_script, check_syntax
     from .render import pipeline_name, render_pipeline_sbatch
 
+    for job in jobs:
+        check_syntax(job)
     transport = transport or transport_for(jobs[0].env)
     before = () if submitting else _before(jobs, transport)
     steps: list[Job] = []
@@ -264,6 +270,7 @@ def prepare_pipeline(
         repo=repo, code=Path(code.folder) if code else None, prefix=prefix,
     )  # fmt: skip
     script = replace(script, warnings=(*notes, *script.warnings))
+    check_script(script.text, "the batch script")
     return Submission(tuple(steps), folder, name, script, code, transport, before)
 
 

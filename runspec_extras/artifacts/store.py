@@ -88,12 +88,21 @@ class Store:
         return _decode(data, self.url(path))
 
     def read_many(self, paths: Iterable[str]) -> dict[str, Any]:
-        """The JSON documents at ``paths`` (fetched concurrently where the store can)."""
+        """The JSON documents at ``paths`` that exist (fetched concurrently where the store
+        can); a failure other than a missing file is raised."""
         wanted = list(paths)
         if not wanted:
             return {}
-        found = self.fs.cat(wanted, on_error="omit")
-        return {path: _decode(found[path], self.url(path)) for path in wanted if path in found}
+        found = self.fs.cat(wanted, on_error="return")
+        documents = {}
+        for path in wanted:
+            data = found.get(path, FileNotFoundError(path))
+            if isinstance(data, FileNotFoundError):
+                continue  # absent, which callers ask about; any other failure is an error
+            if isinstance(data, BaseException):
+                raise data
+            documents[path] = _decode(data, self.url(path))
+        return documents
 
     def create(self, folder: str, filename: str, data: bytes) -> bool:
         """Make ``folder/filename`` hold ``data``, only if ``folder`` does not exist yet.

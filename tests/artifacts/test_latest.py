@@ -137,3 +137,31 @@ def test_a_pointer_to_a_missing_version_falls_back_to_listing(tmp_path: Path) ->
     assert registry.resolve("data:latest").version == 5
     assert registry.publish("data", str(source)).version == 6
     assert registry.resolve("data:latest").version == 6
+
+
+class Failing(Counted):
+    """Reads of paths ending with ``broken`` fail as an unreachable store would."""
+
+    def __init__(self, fs: Any, broken: str) -> None:
+        super().__init__(fs, Counter())
+        self._broken = broken
+
+    def cat(self, paths: list[str], **kwargs: Any) -> dict[str, Any]:
+        found: dict[str, Any] = self._fs.cat(paths, **kwargs)
+        for path in paths:
+            if path.endswith(self._broken):
+                found[path] = ConnectionError(f"{path}: connection reset")
+        return found
+
+
+@pytest.mark.parametrize("broken", ["v3/manifest.json", "v4/manifest.json"], ids=["newest", "next"])
+def test_a_failed_read_is_an_error_not_an_older_latest(tmp_path: Path, broken: str) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.txt").write_text("a")
+    registry = Registry(f"memory://latest-{tmp_path.name}")
+    for _ in range(3):
+        registry.publish("data", str(source))
+    registry.store.fs = Failing(registry.store.fs, broken)
+    with pytest.raises(ConnectionError, match="connection reset"):
+        registry.resolve("data:latest")

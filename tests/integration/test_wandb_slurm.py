@@ -65,3 +65,13 @@ def test_over_ssh_the_key_reaches_the_job_but_no_file(
     finally:
         station.close()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_every_step_of_a_slurm_pipeline_gets_the_key(tmp_path: Path) -> None:
+    folder = project(tmp_path)
+    done = runspec(folder, "pipe", "-p", "cluster", "probe.py", "+", "probe.py")
+    assert done.returncode == 0, done.stderr
+    seen = sorted((tmp_path / "jobs").rglob("seen.json"))
+    assert [json.loads(path.read_text()) for path in seen] == [EXPECTED, EXPECTED]
+    no_file_holds_the_key(tmp_path / "jobs")
+    assert KEY not in done.stdout + done.stderr
