@@ -24,6 +24,7 @@ from runspec.errors import RunspecError
 from runspec.job import Job, discard_dir, write_record
 
 from .build import Prepared, prepare
+from .failures import describe_failure
 from .slurm import require_accounting
 from .streams import nemo_run_console, progress_to_stderr
 from .task import recipe_script
@@ -60,6 +61,10 @@ def run(job: Job, options: RunOptions) -> int:
     except RunspecError as exc:
         write_record(job, options.argv, job_id=None, launcher="nemo-run", error=str(exc))
         raise
+    except Exception as exc:
+        error = RunspecError(f"nemo-run could not launch {job.name}: {describe_failure(exc)}")
+        write_record(job, options.argv, job_id=None, launcher="nemo-run", error=str(error))
+        raise error from exc
     code = 0 if options.detached or state == "SUCCEEDED" else 1
     details = {"handle": handle, "state": state, "folder": folder}
     extra: dict[str, Any] = {"launcher": "nemo-run", "nemo_run": details}

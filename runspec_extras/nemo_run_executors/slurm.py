@@ -13,6 +13,7 @@ from typing import Any
 from runspec.errors import ProfileError, SlurmError
 
 from ._nemo_run import nemo_run
+from .failures import describe_failure
 from .request import ExecutorRequest
 
 __all__ = ["require_accounting", "slurm_fields", "tunnel"]
@@ -83,7 +84,10 @@ def require_accounting(executor: Any) -> None:
     nemo-run waits for an attached Slurm job by asking ``sacct``; where that keeps failing
     (a cluster without accounting) it gives up after about a minute and cancels the job.
     """
-    done = executor.tunnel.run("sacct --noheader --allocations --jobs 1", hide=True, warn=True)
+    try:
+        done = executor.tunnel.run("sacct --noheader --allocations --jobs 1", hide=True, warn=True)
+    except Exception as exc:
+        raise SlurmError(f"cannot reach the cluster to ask sacct: {describe_failure(exc)}") from exc
     if done.return_code == 0:
         return
     said = (done.stderr or done.stdout).strip().splitlines()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.slurm import SlurmCluster
+from tests.cluster.sshd import SshServer
 from tests.nemo_run_support import make_repo
 from tests.support import REPO, require_module
 
@@ -51,12 +53,20 @@ sys.exit(3)
 
 
 def runspec(
-    repo: Path, home: Path, *args: str, cluster: SlurmCluster | None = None
+    repo: Path, home: Path, *args: str, cluster: SlurmCluster | None = None,
+    ssh: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run runspec in ``repo`` with nemo-run's home at ``home``, against ``cluster`` when given
-    (else the session's cluster, which ``SLURM_CONF`` names)."""
+    (else the session's cluster, which ``SLURM_CONF`` names); ``ssh`` is the body of a shell
+    script found as ``ssh`` before the real one (nemo-run's rsync runs ``ssh``)."""
     env = {**os.environ, **(cluster.env if cluster else {})}
     env.update(PYTHONPATH=str(REPO), NEMORUN_HOME=str(home))
+    if ssh is not None:
+        shims = home.parent / "shims"
+        shims.mkdir(exist_ok=True)
+        (shims / "ssh").write_text(f"#!/bin/sh\n{ssh}\n")
+        (shims / "ssh").chmod(0o755)
+        env["PATH"] = f"{shims}{os.pathsep}{env['PATH']}"
     env.pop("RUNSPEC_ENV_FILE", None)
     return subprocess.run(
         [sys.executable, "-m", "runspec", *args],
@@ -195,3 +205,59 @@ def test_run_attached_is_refused_where_sacct_fails(tmp_path: Path) -> None:
     jobs = repo / ".runspec" / "jobs"
     assert not jobs.exists() or not any(jobs.iterdir())
     assert not (home / "experiments").exists()
+
+
+def ssh_profile(repo: Path, server: SshServer, remote: Path) -> None:
+    """The recipe repository's env.toml: the ``cluster`` profile reached over ``server``."""
+    profile, env_vars = ENV_TOML.split("\n[cluster.env_vars]\n")
+    (repo / "env.toml").write_text(
+        f'{profile}tunnel = "ssh"\nhost = "{server.host}"\nport = {server.port}\n'
+        f'user = "{server.user}"\nidentity = "{server.identity}"\n'
+        f'remote_job_dir = "{remote}"\n\n[cluster.env_vars]\n{env_vars}'
+    )
+
+
+def test_submit_over_ssh_through_nemo_runs_ssh_tunnel(
+    slurm_login_node: SshServer, tmp_path: Path
+) -> None:
+    """``tunnel = "ssh"``: nemo-run connects to the login node with the profile's host, port,
+    user and identity, ships the code to ``remote_job_dir`` and submits there."""
+    require_module("nemo_run")
+    server, remote = slurm_login_node, tmp_path / "remote"
+    repo = tmp_path / "repo"
+    make_repo(repo, launch="direct")
+    ssh_profile(repo, server, remote)
+    home = tmp_path / "nemo-run-home"
+    # nemo-run's rsync runs plain ssh, which checks the host key in the user's own
+    # known_hosts: give it the test server's instead.
+    known = f"exec {shutil.which('ssh')} -o UserKnownHostsFile={server.known_hosts} \"$@\""
+    done = runspec(repo, home, "submit", "recipes/train.py", "-p", "cluster", "train.lr=0.5",
+                   ssh=known)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    handle = done.stdout.strip()
+    assert handle.startswith("slurm_tunnel://nemo_run/"), done.stdout
+    job_id = handle.rsplit("/", 1)[-1]
+    assert finished_state(job_id) == "COMPLETED"
+    [log] = remote.glob(f"demo-train/*/demo-train/log-*_{job_id}_0.out")
+    assert "rank - lr 0.5 greeting hello nccl INFO args []\n" in log.read_text()
+
+
+def test_a_failing_ssh_copy_is_a_one_line_error(
+    slurm_login_node: SshServer, tmp_path: Path
+) -> None:
+    require_module("nemo_run")
+    repo = tmp_path / "repo"
+    make_repo(repo, launch="direct")
+    ssh_profile(repo, slurm_login_node, tmp_path / "remote")
+    home = tmp_path / "nemo-run-home"
+    refused = "echo 'Host key verification failed.' >&2; exit 255"
+    done = runspec(repo, home, "submit", "recipes/train.py", "-p", "cluster", ssh=refused)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines()[-1] == (
+        "runspec: error: nemo-run could not launch demo-train: rsync exited with code 255: "
+        "Host key verification failed."
+    )
+    assert "Traceback" not in done.stderr
+    [folder] = (repo / ".runspec" / "jobs").iterdir()
+    record = json.loads((folder / "runspec.json").read_text())
+    assert record["error"] == done.stderr.splitlines()[-1].removeprefix("runspec: error: ")
