@@ -342,12 +342,14 @@ def staged_job(login: SshTransport, name: str = "job/20250101-120000") -> PurePo
 
 def test_a_job_folder_is_staged_under_home_and_sent_in_one_command(login: SshTransport, tmp_path: Path) -> None:
     folder = staged_job(login)
+    (login.stage(folder) / "runspec.json").chmod(0o600)  # a record holding a secret
     assert login.stage(folder) == Path(str(login.home)) / ".runspec" / "jobs" / "job" / "20250101-120000"
     code, out, err = login.submit([folder], ["sbatch", "--parsable", str(folder / "sbatch.sh")], None)
     assert (code, out, err) == (0, "4242;cluster\n", f"sbatch --parsable {folder}/sbatch.sh")
     remote = Path(str(folder))
     assert sorted(os.listdir(remote)) == ["runspec.json", "sbatch.sh"]
-    assert json.loads((remote / "runspec.json").read_text()) == {"job_id": "4242"}
+    assert (remote / "runspec.json").read_text() == '{"job_id": "4242"}\n'
+    assert stat.S_IMODE((remote / "runspec.json").stat().st_mode) == 0o600  # kept when the id went in
     assert stat.S_IMODE(remote.stat().st_mode) == 0o700
     assert (tmp_path / "ssh.log").read_text() == "login.example.com\n"  # one round trip
 

@@ -71,7 +71,7 @@ for folder do
     [ "$left" -gt 0 ] || break
     left=$((left - 1))
     if [ -e "$root/$folder" ]; then echo "$root/$folder exists" >&2; exit 123; fi
-    mkdir -p -- "$root/${folder%/*}" && mkdir -m 700 -- "$root/$folder" || exit 121
+    mkdir -p -m 700 -- "$root/$folder" || exit 121
 done
 while IFS= read -r variable && [ -n "$variable" ]; do export "$variable"; done
 tar -xpf - -C "$root" || exit 124
@@ -87,8 +87,7 @@ for folder do
     record=$root/$folder/runspec.json
     [ -f "$record" ] || continue
     # written through, so that the record keeps its mode (0600 when it holds a secret)
-    sed "s/@RUNSPEC_JOB_ID@/$id/g" "$record" >"$record.tmp" && cat "$record.tmp" >"$record"
-    rm -f -- "$record.tmp"
+    text=$(sed "s/@RUNSPEC_JOB_ID@/$id/g" "$record") && printf "%s\\n" "$text" >"$record"
 done
 """
 
