@@ -376,9 +376,21 @@ def _check_recipe_references(
                 resolve(text)
         except TemplateError as error:
             where = f"${{{error.key}}}: " if error.key else ""
-            raise SpecError(
-                where + error.message, path=spec.script_path, key=f"tool.runspec.{key}"
-            ) from None
+            raise _header_error(spec, f"tool.runspec.{key}", where + error.message) from None
+
+
+def _header_error(spec: Runspec, key: str, message: str) -> SpecError:
+    """An error about a header key, naming the script and the key's line."""
+    from .declaration import located
+    from .errors import ScriptError
+    from .script import scan_file
+
+    error = SpecError(message, path=spec.script_path, key=key)
+    try:
+        block = scan_file(spec.script_path)
+    except ScriptError:
+        return error
+    return located(error, block, spec.script_path) if block else error
 
 
 def _resolve_recipe_keys(document: dict[str, Any], environ: Mapping[str, str] | None) -> None:

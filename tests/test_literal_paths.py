@@ -81,7 +81,7 @@ def test_an_unknown_reference_in_cmd_fails_before_anything_starts(runspec, tmp_p
     done = runspec("run", script.name, cwd=tmp_path)
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == (
-        f"runspec: error: {script}: tool.runspec.run.cmd: ${{run.env.nodez}}: no such key"
+        f"runspec: error: {script}:6: tool.runspec.run.cmd: ${{run.env.nodez}}: no such key"
         " (known: executor, gpus_per_node, nodes)\n"
     )
     assert not list((tmp_path / ".runspec" / "jobs").glob("*"))

@@ -163,7 +163,7 @@ def test_job_folder_that_cannot_be_created_is_one_line(runspec, recipes, tmp_pat
             "python {script} 'open",
             "{script}:6: tool.runspec.run.cmd: cannot split the command: No closing quotation",
         ),
-        ("python {script} ${run.nope}", "run.nope: no such key (known: "),
+        ("python {script} ${run.nope}", "{script}:6: tool.runspec.run.cmd: ${{run.nope}}: no such key (known: "),
     ],
     ids=["unbalanced-quote", "unknown-reference"],
 )

@@ -113,7 +113,7 @@ def _submit(
     folder = tmp_path / "jobs" / "slurm-tests-echo" / "20250101-120000"
     job = make_job("echo.py", env or {}, folder=folder)
     fake = FakeSlurm(answers)
-    script = render_sbatch(job)
+    script = render_sbatch(job, secrets_apart=True)
     return (lambda: cluster.submit(job, script, argv=["runspec"], runner=fake, **kw)), folder, fake
 
 
@@ -122,10 +122,17 @@ def test_submit_writes_the_folder_and_returns_the_id(tmp_path: Path) -> None:
     go, folder, fake = _submit(tmp_path, {"sbatch": [(0, "4242;cluster\n", "")]}, secrets)
     assert go() == "4242"
     assert fake.calls == [["sbatch", "--parsable", str(folder / "sbatch.sh")]]
-    assert sorted(os.listdir(folder)) == ["config.json", "runspec.json", "sbatch.sh"]
-    for name in ("sbatch.sh", "config.json"):  # both hold the token
-        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600
-    assert "export HF_TOKEN=hf_x\n" in (folder / "sbatch.sh").read_text()
+    assert sorted(os.listdir(folder)) == ["config.json", "runspec.json", "sbatch.sh", "secrets.env"]
+    modes = {name: stat.S_IMODE((folder / name).stat().st_mode) for name in os.listdir(folder)}
+    # the script can be shared: the token is in secrets.env (and the config's run.env)
+    assert modes == {"config.json": 0o600, "runspec.json": 0o600, "sbatch.sh": 0o644,
+                     "secrets.env": 0o600}  # fmt: skip
+    assert "hf_x" not in (folder / "sbatch.sh").read_text()
+    assert (folder / "secrets.env").read_text() == "export HF_TOKEN=hf_x\n"
+    assert (
+        f"runspec_xtrace=${{-//[^x]/}}; set +x; . {folder / 'secrets.env'}; "
+        "[[ -z $runspec_xtrace ]] || set -x\n"
+    ) in (folder / "sbatch.sh").read_text()
 
 
 def test_sbatch_failure_is_shown_verbatim_and_nothing_stays(tmp_path: Path) -> None:

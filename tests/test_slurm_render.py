@@ -123,6 +123,13 @@ GOLDEN_CASES: dict[str, Any] = {
             {"env_vars": {"HF_TOKEN": "hf_abc", "WANDB_API_KEY": "w123", "db_Password": "pw"}},
         )
     ),
+    "secrets-apart": lambda: render_sbatch(
+        make_job(
+            "echo.py",
+            {"env_vars": {"HF_TOKEN": "hf_abc", "WANDB_API_KEY": "w123", "db_Password": "pw"}},
+        ),
+        secrets_apart=True,
+    ),
     "hostile": lambda: render_sbatch(
         make_job(
             "echo.py",
@@ -411,3 +418,29 @@ def test_recipe_workdir_applies_only_in_a_container():
     assert _cd_line(plain) == "cd /home/me"
     boxed = render_sbatch(_with_cwd(make_job("workdir.py", {"container_image": "i"}), "/home/me"))
     assert "--container-workdir=/opt/app" in boxed.text
+
+
+def test_secrets_apart_leave_the_script_and_go_to_a_private_file() -> None:
+    script = GOLDEN_CASES["secrets-apart"]()
+    [(path, text)] = script.secret_files
+    assert path.name == "secrets.env" and path.parent.name == "20250101-120000"
+    assert text == "export HF_TOKEN=hf_abc\nexport WANDB_API_KEY=w123\nexport db_Password=pw\n"
+    assert not [value for value in ("hf_abc", "w123", "=pw") if value in script.text]
+    assert (script.mode, script.text) == (0o644, script.masked)
+
+
+def test_each_pipeline_step_sources_its_own_secrets() -> None:
+    jobs = [
+        make_job("echo.py", {"env_vars": {"HF_TOKEN": f"tok-{n}"}}, folder=Path(f"/jobs/s{n}"))
+        for n in (1, 2)
+    ]
+    script = render_pipeline_sbatch(jobs, folder=Path("/jobs/p"), secrets_apart=True)
+    assert script.secret_files == (
+        (Path("/jobs/s1/secrets.env"), "export HF_TOKEN=tok-1\n"),
+        (Path("/jobs/s2/secrets.env"), "export HF_TOKEN=tok-2\n"),
+    )
+    assert "tok-" not in script.text
+    sourced = [line.strip() for line in script.text.splitlines() if "secrets.env" in line]
+    assert [line.split(". ")[1].split(";")[0] for line in sourced] == [
+        "/jobs/s1/secrets.env", "/jobs/s2/secrets.env",
+    ]  # fmt: skip

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._files import write_atomic
+from .._masking import has_secrets
 from ..errors import SlurmError
 from .transport import Code, LocalTransport, Runner, Transport, run_program
 
@@ -232,6 +233,7 @@ def prepare(
     script = render_sbatch(
         job, args=args, after=after, dependency_type=dependency_type, python=default_python(job),
         repo=repo, code=Path(code.folder) if code else None, attached=attached,
+        secrets_apart=submitting,
     )  # fmt: skip
     script = replace(script, warnings=(*notes, *script.warnings))
     check_script(script.text, "the batch script")
@@ -268,6 +270,7 @@ def prepare_pipeline(
     script = render_pipeline_sbatch(
         steps, folder=folder, name=name, args=step_args, python=default_python(steps[0]),
         repo=repo, code=Path(code.folder) if code else None, prefix=prefix,
+        secrets_apart=submitting,
     )  # fmt: skip
     script = replace(script, warnings=(*notes, *script.warnings))
     check_script(script.text, "the batch script")
@@ -287,7 +290,11 @@ def _write_folder(
         assert job.dir is not None
         where = transport.stage(job.dir)
         where.mkdir(parents=True, exist_ok=True)
-        write_atomic(where / job.config_file.name, job.config_document(), script.mode)
+        mode = 0o600 if script.secrets or has_secrets(job.config) else 0o644
+        write_atomic(where / job.config_file.name, job.config_document(), mode)
+    for path, text in script.secret_files:
+        transport.stage(path.parent).mkdir(parents=True, exist_ok=True)
+        write_atomic(transport.stage(path.parent) / path.name, text, 0o600)
 
 
 def remove_folder(folder: Path) -> None:

@@ -136,11 +136,14 @@ class BatchScript:
     """Names of the exported variables whose values are masked (keys like ``*token*``)."""
     snapshot: tuple[Path, Path] | None = None
     """(repository, folder): ``submit`` copies the repository's files into the folder."""
+    secret_files: tuple[tuple[Path, str], ...] = ()
+    """(path, text) of the files holding the secret exports, when kept apart from the
+    script: each is written 0600 and sourced by the script with tracing off."""
 
     @property
     def mode(self) -> int:
         """The file mode to write the script with: 0600 when it holds secrets."""
-        return 0o600 if self.secrets else 0o644
+        return 0o600 if self.secrets and not self.secret_files else 0o644
 
 
 class _Shell(str):
@@ -360,13 +363,39 @@ def _variables(job: Job) -> list[tuple[str, str, str]]:
     return checked
 
 
-class _Text:
-    """Lines of a script, with a masked twin for the lines holding secrets."""
+SECRETS_FILE = "secrets.env"
+"""The file in a job folder that holds its secret exports (see :class:`BatchScript`)."""
 
-    def __init__(self) -> None:
+
+def _source_quietly(path: Path) -> str:
+    """The line that sources ``path`` with tracing off, and turns tracing back on if it was."""
+    from shlex import quote
+
+    return (
+        f"runspec_xtrace=${{-//[^x]/}}; set +x; . {quote(str(path))}; "
+        '[[ -z $runspec_xtrace ]] || set -x'
+    )
+
+
+class _Text:
+    """Lines of a script, with a masked twin for the lines holding secrets.
+
+    With ``secrets_apart``, a secret export goes into the ``secrets.env`` of the folder
+    set by :meth:`secrets_in` instead, and the script sources that file where the first
+    such export would have been.
+    """
+
+    def __init__(self, secrets_apart: bool = False) -> None:
         self.lines: list[str] = []
         self.masked: list[str] = []
         self.secrets: list[str] = []
+        self._apart = secrets_apart
+        self._file: Path | None = None
+        self.files: dict[Path, list[str]] = {}
+
+    def secrets_in(self, folder: Path) -> None:
+        """Secret exports from here on go to ``folder/secrets.env`` (when kept apart)."""
+        self._file = folder / SECRETS_FILE
 
     def add(self, *lines: str) -> None:
         self.lines.extend(lines)
@@ -377,20 +406,28 @@ class _Text:
 
         secret = secret_value(name, value)
         line = f"{indent}export {name}={quote(value)}"
-        self.lines.append(line)
-        self.masked.append(f"{indent}export {name}={quote(MASK)}" if secret else line)
         if secret and name not in self.secrets:
             self.secrets.append(name)
+        if secret and self._apart and self._file is not None:
+            if self._file not in self.files:
+                self.files[self._file] = []
+                self.add(indent + _source_quietly(self._file))
+            self.files[self._file].append(line.lstrip())
+            return
+        self.lines.append(line)
+        self.masked.append(f"{indent}export {name}={quote(MASK)}" if secret else line)
 
     def script(
         self, warnings: Sequence[str], snapshot: tuple[Path, Path] | None
     ) -> BatchScript:
+        files = tuple((path, "\n".join(lines) + "\n") for path, lines in self.files.items())
         return BatchScript(
             "\n".join(self.lines) + "\n",
             "\n".join(self.masked) + "\n",
             tuple(warnings),
             tuple(self.secrets),
             snapshot,
+            files,
         )
 
 
@@ -668,6 +705,7 @@ def render_sbatch(
     repo: Path | None = None,
     code: Path | None = None,
     attached: bool = False,
+    secrets_apart: bool = False,
 ) -> BatchScript:
     """Render ``job`` as a batch script (pure: no I/O, no clock, no environment).
 
@@ -677,14 +715,16 @@ def render_sbatch(
     container, copied with a code snapshot); ``code`` is where the snapshot's copy is
     (default: ``code/`` in the job folder). ``attached`` says the job is followed as it
     runs (``runspec run``): it goes to the profile's ``run_partition`` instead of its
-    ``batch_partition``.
+    ``batch_partition``. ``secrets_apart`` keeps secret values out of the script, in
+    ``secrets.env`` of the job folder (see :class:`BatchScript`), as submitting does.
     """
     launcher = job.spec.run.launcher
     tasks = _count(job.env, "ntasks_per_node", 1, 1) if launcher == "direct" else 1
     ctx = _context(job, args, python, repo, code)
     assert job.dir is not None
     header, warnings = _header(job, job.dir, tasks or 1, after, dependency_type, attached)
-    text = _Text()
+    text = _Text(secrets_apart)
+    text.secrets_in(job.dir)
     text.add(*header, "", "# runspec: environment")
     text.export("RUNSPEC_JOB_DIR", str(job.dir))
     text.export("RUNSPEC_JOB_NAME", job.name)
@@ -748,6 +788,7 @@ def _step_lines(
     if not any(option.startswith("--container-image=") for option in ctx.srun):
         text.add("    " + _join(("cd", ctx.workdir)))
     assert job.dir is not None
+    text.secrets_in(job.dir)
     text.export("RUNSPEC_JOB_DIR", str(job.dir), "    ")
     text.export("RUNSPEC_CONFIG", ctx.config, "    ")
     for name, value, _ in _variables(job):
@@ -768,6 +809,7 @@ def render_pipeline_sbatch(
     code: Path | None = None,
     prefix: bool = False,
     attached: bool = True,
+    secrets_apart: bool = False,
 ) -> BatchScript:
     """Render ``jobs`` as ONE batch job whose steps stream into each other.
 
@@ -779,7 +821,8 @@ def render_pipeline_sbatch(
     directives and setup lines come from the first job's profile. ``args`` holds one
     argument list per step. With ``prefix`` each step's stderr lines start with
     ``[step name] ``, as in a local ``runspec pipe --prefix``. ``runspec pipe`` follows
-    the job (``attached``, the ``run_partition``).
+    the job (``attached``, the ``run_partition``). ``secrets_apart``: each step's secret
+    values go to the ``secrets.env`` of its job folder, as in :func:`render_sbatch`.
     """
     if not jobs:
         raise SlurmError("a pipeline needs at least one step")
@@ -794,7 +837,8 @@ def render_pipeline_sbatch(
     safe = re.sub(r"[^A-Za-z0-9._+-]+", "-", name or pipeline_name(jobs))
     first = replace(jobs[0], name=safe.strip("-.")[:128] or "pipeline")
     header, warnings = _header(first, folder, 1, after, dependency_type, attached)
-    text = _Text()
+    text = _Text(secrets_apart)
+    text.secrets_in(folder)
     text.add(*header, "", "# runspec: environment")
     text.export("RUNSPEC_PIPELINE_DIR", str(folder))
     text.add(*_setup_lines(jobs[0].env))

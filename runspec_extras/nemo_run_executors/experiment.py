@@ -25,7 +25,7 @@ from runspec.job import Job, discard_dir, write_record
 
 from .build import Prepared, prepare
 from .failures import describe_failure
-from .slurm import require_accounting
+from .slurm import job_exit_code, require_accounting
 from .streams import nemo_run_console, progress_to_stderr
 from .task import recipe_script
 
@@ -38,7 +38,8 @@ __all__ = ["dry_run", "run"]
 def run(job: Job, options: RunOptions) -> int:
     """Run ``job`` through nemo-run and return the exit code to leave with.
 
-    Attached runs wait and return 0 when the job succeeded, 1 otherwise; detached runs
+    Attached runs wait and return 0 when the job succeeded, else the Slurm job's exit code
+    (when sacct gives one) or 1; detached runs
     (``run -b``, ``submit``) print nemo-run's handle of the job and return 0.
     """
     if job.dir is None:
@@ -65,7 +66,16 @@ def run(job: Job, options: RunOptions) -> int:
         error = RunspecError(f"nemo-run could not launch {job.name}: {describe_failure(exc)}")
         write_record(job, options.argv, job_id=None, launcher="nemo-run", error=str(error))
         raise error from exc
-    code = 0 if options.detached or state == "SUCCEEDED" else 1
+    return _finish(job, options, prepared, handle, state, folder)
+
+
+def _finish(
+    job: Job, options: RunOptions, prepared: Prepared, handle: str, state: str, folder: str
+) -> int:
+    """Record how the job ended (or that it was submitted), say so, return the exit code."""
+    succeeded = options.detached or state == "SUCCEEDED"
+    exit_code = None if succeeded else _slurm_exit_code(prepared, handle)
+    code = 0 if succeeded else exit_code or 1
     details = {"handle": handle, "state": state, "folder": folder}
     extra: dict[str, Any] = {"launcher": "nemo-run", "nemo_run": details}
     if not options.detached:
@@ -74,8 +84,18 @@ def run(job: Job, options: RunOptions) -> int:
     if options.detached:
         print(handle)
     elif code:
-        print(f"runspec: {job.name} ended {state} in nemo-run; logs: {folder}", file=sys.stderr)
+        said = f" (exit code {exit_code})" if exit_code else ""
+        message = f"runspec: {job.name} ended {state} in nemo-run{said}; logs: {folder}"
+        print(message, file=sys.stderr)
     return code
+
+
+def _slurm_exit_code(prepared: Prepared, handle: str) -> int | None:
+    """The exit code of a Slurm job that did not succeed, from sacct (nemo-run reports only
+    a state); None for other executors."""
+    if prepared.request.executor != "slurm":
+        return None
+    return job_exit_code(prepared.executor, handle.rsplit("/", 1)[-1])
 
 
 def _launch(job: Job, prepared: Prepared, options: RunOptions) -> tuple[str, str, str]:

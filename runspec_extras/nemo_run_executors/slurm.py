@@ -16,7 +16,7 @@ from ._nemo_run import nemo_run
 from .failures import describe_failure
 from .request import ExecutorRequest
 
-__all__ = ["require_accounting", "slurm_fields", "tunnel"]
+__all__ = ["job_exit_code", "require_accounting", "slurm_fields", "tunnel"]
 
 _OWN = (
     "account", "qos", "constraint", "exclusive", "cpus_per_task", "cpus_per_gpu",
@@ -97,3 +97,19 @@ def require_accounting(executor: Any) -> None:
         "submit it instead (runspec submit, or run -b), or run it through runspec's own "
         'Slurm path (launcher = "runspec")'
     )
+
+
+def job_exit_code(executor: Any, job_id: str) -> int | None:
+    """A finished job's exit code as a shell gives it (128 + the signal of a killed job),
+    from ``sacct`` through the executor's tunnel; None when sacct does not say, or says 0."""
+    command = f"sacct --noheader --allocations --parsable2 --format=ExitCode --jobs {job_id}"
+    try:
+        done = executor.tunnel.run(command, hide=True, warn=True)
+    except Exception:  # the state is known already; the exit code only adds to it
+        return None
+    lines = (done.stdout or "").split()
+    code, _, signal = (lines[0] if lines and done.return_code == 0 else "").partition(":")
+    if not code.isdigit():
+        return None
+    number = 128 + int(signal) if signal.isdigit() and int(signal) else int(code)
+    return number or None

@@ -175,16 +175,18 @@ def test_run_attached_reports_a_failed_slurm_job(
     (repo / "env.toml").write_text(ENV_TOML)
     home = tmp_path / "nemo-run-home"
     done = runspec(repo, home, "run", "recipes/train.py", "-p", "cluster", cluster=cluster)
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == 3, done.stderr
     assert job_output(done.stdout) == ["about to fail"]
     record = record_of(repo)
     job_id = str(record["job_id"]).rsplit("/", 1)[-1]
     details = record["nemo_run"]
     assert isinstance(details, dict) and details["state"] == "FAILED", details
-    assert record["exit_code"] == 1
+    assert record["exit_code"] == 3
     assert sacct_state(cluster, job_id) == "FAILED|3:0"
     last = done.stderr.strip().splitlines()[-1]
-    assert last == f"runspec: demo-train ended FAILED in nemo-run; logs: {details['folder']}"
+    assert last == (
+        f"runspec: demo-train ended FAILED in nemo-run (exit code 3); logs: {details['folder']}"
+    )
 
 
 @pytest.mark.usefixtures("slurm_cluster")

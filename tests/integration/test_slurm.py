@@ -264,6 +264,25 @@ def test_hostile_values_reach_the_job_byte_for_byte(tmp_path: Path) -> None:
     assert not (tmp_path / "pwned").exists()
 
 
+def test_secret_values_stay_out_of_the_script_and_out_of_slurm(tmp_path: Path) -> None:
+    secret = "s3cr3t value with 'quotes' and $HOME"
+    write_env(tmp_path, f"env_vars = {{ HOSTILE_TOKEN = {toml_string(secret)} }}\n")
+    done = runspec(tmp_path, "submit", str(RECIPES / "echo.py"), "-p", "cluster", "--wait")
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.splitlines()[0]
+    folder = the_folder(tmp_path, job_id)
+    record = json.loads((folder / "record-0.json").read_text())
+    assert record["env"]["HOSTILE_TOKEN"] == secret  # the job got it, byte for byte
+    assert "s3cr3t" not in (folder / "sbatch.sh").read_text()
+    assert oct(os.stat(folder / "sbatch.sh").st_mode & 0o777) == oct(0o644)
+    assert oct(os.stat(folder / "secrets.env").st_mode & 0o777) == oct(0o600)
+    for argv in (["scontrol", "show", "job", "-dd", job_id],
+                 ["scontrol", "write", "batch_script", job_id, "-"]):  # fmt: skip
+        shown = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT)
+        assert shown.returncode == 0, shown.stderr
+        assert "s3cr3t" not in shown.stdout, argv
+
+
 def test_container_job_fails_visibly_without_pyxis(tmp_path: Path) -> None:
     mount = f"/data/{HOSTILE.format(pwned=tmp_path / 'pwned').replace(':', '').replace(',', '')}:/in"
     extra = f'container_image = "ubuntu:24.04"\nmounts = [{toml_string(mount)}]\n'
