@@ -165,8 +165,9 @@ def remote_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_dry_run_over_ssh_shows_the_commands_and_connects_nowhere(
-    cli: Callable[..., Result], repo: Path, remote_env: Path
+    cli: Callable[..., Result], repo: Path, remote_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
     recipe = repo / "tests" / "data" / "slurm" / "recipes" / "echo.py"
     done = cli("run", recipe, "-p", "remote", "--dry-run")
     assert done.code == 0, done.err
@@ -186,6 +187,23 @@ def test_dry_run_over_ssh_shows_the_commands_and_connects_nowhere(
     assert " python3 /lustre/me/run/.runspec/code/" in code  # the snapshot, the cluster's python
     assert not (remote_env / "ssh-called").exists()
     assert not (remote_env / "home").exists()  # nothing written either
+    assert not any("WANDB_API_KEY" in line for line in lines)
+
+
+def test_dry_run_over_ssh_says_the_wandb_key_is_sent(
+    cli: Callable[..., Result], repo: Path, remote_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", "k-123")
+    recipe = repo / "tests" / "data" / "slurm" / "recipes" / "echo.py"
+    done = cli("run", recipe, "-p", "remote", "--dry-run")
+    assert done.code == 0, done.err
+    lines = done.out.splitlines()
+    assert lines[2] == (
+        "# WANDB_API_KEY (set here) goes first on that stdin, exported for sbatch only, "
+        "written nowhere"
+    )
+    assert lines[3].startswith("ssh -o ControlPath=")
+    assert "k-123" not in done.out + done.err
 
 
 def test_a_remote_profile_without_remote_job_dir_is_one_line(

@@ -268,6 +268,10 @@ class SshTransport:
             "# the job folder, sent as a tar stream on stdin to the command that submits it:",
             shlex.join(ssh.argv(self._install_argv(folders, command, code))),
         ]
+        forwarded = sorted(forwarded_secrets(os.environ))
+        if forwarded:
+            lines.insert(2, f"# {', '.join(forwarded)} (set here) goes first on that stdin, "
+                            "exported for sbatch only, written nowhere")  # fmt: skip
         if code is None:
             return lines
         temporary = temporary_folder(code, "XXXXXXXX")
