@@ -32,7 +32,7 @@ time = "04:00:00"
 tunnel = "ssh"
 host = "login.cluster.example.com"
 user = "me"
-identity = "~/.ssh/id_cluster"
+identity = "~/keys/id_cluster"
 remote_job_dir = "/lustre/fsw/my-account/users/me/run"
 
 [pretrain]
@@ -214,7 +214,7 @@ def test_ssh_tunnel_from_cookbook_keys(tmp_path: Path) -> None:
     tunnel = executor.tunnel
     assert type(tunnel).__name__ == "SSHTunnel"
     assert (tunnel.host, tunnel.user, tunnel.identity, tunnel.job_dir) == (
-        "login.cluster.example.com", "me", "~/.ssh/id_cluster",
+        "login.cluster.example.com", "me", "~/keys/id_cluster",
         "/lustre/fsw/my-account/users/me/run",
     )  # fmt: skip
 

@@ -65,8 +65,8 @@ BASE = {"tunnel": "ssh", "host": "login.example.com", "remote_job_dir": "/lustre
 TARGETS = [
     ("minimal", {}, SshTarget("login.example.com", PurePosixPath("/lustre/me/run"))),
     ("all-keys",
-     {"user": "me", "port": 2222, "identity": "~/.ssh/id_x", "ssh_options": ["-F", "/c f"]},
-     SshTarget("login.example.com", PurePosixPath("/lustre/me/run"), "me", 2222, "~/.ssh/id_x",
+     {"user": "me", "port": 2222, "identity": "~/keys/id_x", "ssh_options": ["-F", "/c f"]},
+     SshTarget("login.example.com", PurePosixPath("/lustre/me/run"), "me", 2222, "~/keys/id_x",
                ("-F", "/c f"))),
     ("ipv6", {"host": "[::1]"}, SshTarget("[::1]", PurePosixPath("/lustre/me/run"))),
     ("normalised-root", {"remote_job_dir": "/a//b/./c/"}, SshTarget("login.example.com", PurePosixPath("/a/b/c"))),
@@ -179,7 +179,7 @@ FAILURES = [
      "not known)"),
     ("auth", "me@login.example.com: Permission denied (publickey).\n",
      "login.example.com: authentication refused as me (me@login.example.com: Permission denied "
-     "(publickey).); check user, identity and ~/.ssh/config"),
+     "(publickey).); check user, identity and your ssh client configuration"),
     ("host-key", "No ED25519 host key is known for h and you have requested strict checking.\n"
      "Host key verification failed.\n",
      "login.example.com: host key verification failed (Host key verification failed.); connect "

@@ -221,7 +221,7 @@ def _failure(target: SshTarget, stderr: str) -> SshError:
         who = f" as {target.user}" if target.user else ""
         return SshError(
             f"{target.host}: authentication refused{who} ({said}); check user, identity "
-            "and ~/.ssh/config"
+            "and your ssh client configuration"
         )
     if any(text in lower for text in _UNREACHABLE):
         return SshError(f"{target.host}: unreachable ({said})")

@@ -505,7 +505,7 @@ def test_refused_authentication_is_one_line(station: Workstation) -> None:
     assert done.stderr == (
         f"runspec: error: {station.server.alias}: authentication refused as nobody-here "
         f"(nobody-here@{station.server.host}: Permission denied (publickey).); check user, "
-        "identity and ~/.ssh/config\n"
+        "identity and your ssh client configuration\n"
     )
 
 
