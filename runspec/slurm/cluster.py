@@ -351,7 +351,7 @@ def send(sub: Submission, *, argv: Sequence[str], test_only: bool = False) -> st
         if test_only:
             transport.discard(folders)
             return (err or out).strip()
-        job_id = _job_id(out)
+        job_id = job_id_printed(out)
     except BaseException:
         transport.discard(folders)
         raise
@@ -373,7 +373,8 @@ def _fill_records(sub: Submission, job_id: str) -> None:
         write_atomic(path, text, path.stat().st_mode & 0o777)
 
 
-def _job_id(out: str) -> str:
+def job_id_printed(out: str) -> str:
+    """The job id ``sbatch --parsable`` printed (its last line, before any ``;cluster``)."""
     lines = out.strip().splitlines()
     job_id = lines[-1].split(";")[0].strip() if lines else ""
     if not re.fullmatch(r"[0-9]+(?:_[0-9]+)?", job_id):

@@ -8,7 +8,6 @@ nothing when the file exists by the time it runs. The file's name and folder are
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -192,7 +191,7 @@ def submit_squash(
 ) -> str:
     """Write the job folder, submit it with ``sbatch``, keep a record; return the job id."""
     from .._files import write_atomic
-    from .cluster import remove_folder
+    from .cluster import job_id_printed, remove_folder
 
     staged = transport.stage(squash.folder)
     staged.mkdir(parents=True, exist_ok=True)
@@ -202,21 +201,13 @@ def submit_squash(
         code, out, err = transport.submit([squash.folder], command, None)
         if code != 0:
             raise SlurmError(f"sbatch failed with exit code {code}: {err.strip() or out.strip()}")
-        job_id = _job_id(out)
+        job_id = job_id_printed(out)
     except BaseException:
         transport.discard([squash.folder])
         if staged.is_dir():
             remove_folder(staged)
         raise
     _record(squash, transport, job_id, profile, argv)
-    return job_id
-
-
-def _job_id(out: str) -> str:
-    lines = out.strip().splitlines()
-    job_id = lines[-1].split(";")[0].strip() if lines else ""
-    if not re.fullmatch(r"[0-9]+(?:_[0-9]+)?", job_id):
-        raise SlurmError(f"sbatch printed no job id (got {out.strip()!r})")
     return job_id
 
 

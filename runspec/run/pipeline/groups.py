@@ -79,26 +79,16 @@ class Stopper:
 
 def live_groups(pgids: Collection[int]) -> set[int]:
     """Return the process groups among ``pgids`` with a member that is not a zombie."""
+    from .reaper import process_table
+
     wanted = set(pgids)
     if not wanted:
         return set()
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
+    table = process_table()
+    if table is None:
         return {pgid for pgid in wanted if _group_exists(pgid)}
-    live = set()
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat_file:
-                stat = stat_file.read()
-        except OSError:
-            continue
-        state, _ppid, pgrp = stat[stat.rfind(b")") + 2 :].split(maxsplit=3)[:3]
-        if state not in (b"Z", b"X") and int(pgrp) in wanted:
-            live.add(int(pgrp))
-    return live
+    alive = (group for state, _, group in table.values() if state not in ("Z", "X"))
+    return {group for group in alive if group in wanted}
 
 
 def _group_exists(pgid: int) -> bool:

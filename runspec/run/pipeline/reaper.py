@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
-__all__ = ["Reaper", "parent_death_signal"]
+__all__ = ["Reaper", "parent_death_signal", "process_table"]
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -126,11 +126,17 @@ class Reaper:
 
 def _processes() -> dict[int, tuple[str, int, int]]:
     """Every process ``/proc`` shows: pid -> (state, parent pid, process group)."""
+    return process_table() or {}
+
+
+def process_table() -> dict[int, tuple[str, int, int]] | None:
+    """Every process ``/proc`` shows: pid -> (state, parent pid, process group); None
+    where there is no ``/proc`` to read."""
     table: dict[int, tuple[str, int, int]] = {}
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return table
+        return None
     for entry in entries:
         if not entry.isdigit():
             continue
