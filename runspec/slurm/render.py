@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .. import launch
 from .._environ import ENV_NAME, env_text
 from .._masking import MASK, secret_value, shown
-from ..errors import SlurmError
+from ..errors import RunspecError, SlurmError
 from ..runenv import partition_for
 from ..tracking import wandb_variables
 
@@ -433,17 +433,16 @@ class _Text:
 
 def _setup(env: Mapping[str, Any], key: str = "setup") -> list[str]:
     """The shell lines of ``setup`` (a string or a list) or ``startup_commands`` (a list)."""
-    setup = env.get(key)
-    if setup is None:
-        return []
-    lines = [setup] if isinstance(setup, str) and key == "setup" else setup
-    if not isinstance(lines, (list, tuple)) or not all(isinstance(x, str) for x in lines):
-        kind = "a string or a list of strings" if key == "setup" else "a list of strings"
-        raise SlurmError(f"must be {kind} (got {setup!r})", key=f"run.env.{key}")
+    from ..startup import shell_lines
+
+    try:
+        lines = shell_lines(env, key)
+    except RunspecError as error:
+        raise SlurmError(error.message, key=error.key) from None
     for line in lines:
         if "\0" in line:
             raise SlurmError(f"must not contain a NUL (got {line!r})", key=f"run.env.{key}")
-    return [line.rstrip("\n") for line in lines]
+    return lines
 
 
 def _setup_lines(env: Mapping[str, Any]) -> list[str]:
